@@ -1,0 +1,158 @@
+"""Label-preserving transforms of labelled answers (training split only; seeded).
+
+Each transform maps a record to a new record whose segments keep their labels,
+so the character spans are rebuilt exactly from the transformed segments:
+
+- ``transcript``: lowercase and strip punctuation, as a speech recogniser writes;
+- ``fillers``: insert fillers and false starts ("um", "you know", "we, we");
+- ``markers``: remove discourse markers ("The situation was", "As a result,");
+- ``reorder``: move a movable section (a Result teaser to the front, or a piece
+  of Situation after the first Action);
+- ``drop``: drop every segment of one section; dropping the Result rescores it 0.
+
+The same functions drive the robustness harness (pipeline.robustness).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from collections.abc import Callable
+
+from pipeline.labels import FACTS, rubric_score
+
+FILLERS = ("um", "uh", "like", "you know", "I mean", "sort of", "basically", "kind of")
+_PUNCT = re.compile(r"[^\w\s'%$.-]|(?<!\d)[.](?!\d)|-(?!\d)")
+MARKERS = [
+    r"the situation was(?: that)?",
+    r"(?:so )?the context (?:was|is)(?: that)?",
+    r"(?:so )?(?:my|our) (?:task|goal|job|responsibility) (?:was|is) to",
+    r"(?:my|our) (?:task|goal|job|responsibility) (?:was|is)(?: that)?",
+    r"i was tasked with",
+    r"the actions? i took (?:was|were)(?: to)?",
+    r"(?:and )?as a result,?",
+    r"the (?:result|outcome) was(?: that)?",
+    r"in the end,?",
+    r"ultimately,?",
+    r"(?:so )?basically,?",
+    r"first(?:ly)?,",
+    r"to begin with,?",
+    r"(?:so|and) then,?",
+    r"what i did was",
+]
+_MARKER = re.compile(r"^(?:" + "|".join(MARKERS) + r")\s+", re.IGNORECASE)
+
+
+def _rebuild(record: dict, segments: list[dict], suffix: str, **changes) -> dict:
+    segments = [{"text": " ".join(s["text"].split()), "label": s["label"]} for s in segments]
+    segments = [s for s in segments if s["text"]]
+    out = copy.deepcopy(record)
+    out.update(changes)
+    out["id"] = f"{record['id']}#{suffix}"
+    out["segments"] = segments
+    out["answer"] = " ".join(s["text"] for s in segments)
+    has_result = any(s["label"] == "RESULT" for s in segments)
+    if not has_result:
+        out["result_facts"] = {f: False for f in FACTS}
+    out["result_quality"] = rubric_score(has_result, out["result_facts"])
+    return out
+
+
+def transcript(record: dict, rng: random.Random) -> dict:
+    segs = []
+    for s in record["segments"]:
+        text = _PUNCT.sub(" ", s["text"].lower())
+        text = re.sub(r"(?<=\w)\.(?=\s|$)", "", text)
+        segs.append({"text": text, "label": s["label"]})
+    if not any(" ".join(x["text"].split()) for x in segs):
+        return _rebuild(record, record["segments"], "transcript")
+    return _rebuild(record, segs, "transcript", style="asr")
+
+
+def fillers(record: dict, rng: random.Random) -> dict:
+    segs = []
+    for s in record["segments"]:
+        words = s["text"].split()
+        n_insert = max(1, len(words) // 12)
+        for _ in range(n_insert):
+            pos = rng.randrange(0, len(words) + 1)
+            if rng.random() < 0.3 and pos < len(words):  # false start: repeat a word
+                words.insert(pos, words[pos].rstrip(".,;:!?") + ",")
+            else:
+                words.insert(pos, rng.choice(FILLERS) + ",")
+        segs.append({"text": " ".join(words), "label": s["label"]})
+    if rng.random() < 0.5:
+        segs.insert(0, {"text": rng.choice(["Um, okay.", "Yeah, so.", "Right, so, uh.", "Okay, let me think."]), "label": "OTHER"})
+    return _rebuild(record, segs, "fillers", style="spoken" if record.get("style") == "written" else record.get("style"))
+
+
+def strip_marker(text: str) -> str:
+    stripped = _MARKER.sub("", text, count=1)
+    if stripped == text or not stripped:
+        return text
+    return stripped[0].upper() + stripped[1:] if text[:1].isupper() else stripped
+
+
+def markers(record: dict, rng: random.Random) -> dict:
+    segs = [{"text": strip_marker(s["text"]), "label": s["label"]} for s in record["segments"]]
+    return _rebuild(record, segs, "markers")
+
+
+def reorder(record: dict, rng: random.Random) -> dict:
+    segs = [dict(s) for s in record["segments"]]
+    labels = [s["label"] for s in segs]
+    options = []
+    if "RESULT" in labels and labels[0] not in ("RESULT",):
+        options.append("teaser")
+    sit = [i for i, lab in enumerate(labels) if lab == "SITUATION"]
+    if len(sit) > 1 and "ACTION" in labels:
+        options.append("late_situation")
+    if not options:
+        return _rebuild(record, segs, "reorder")
+    if rng.choice(options) == "teaser":
+        i = labels.index("RESULT")
+        segs.insert(0 if labels[0] != "OTHER" else 1, segs.pop(i))
+    else:
+        i = sit[-1]
+        moved = segs.pop(i)
+        first_action = [s["label"] for s in segs].index("ACTION")
+        segs.insert(first_action + 1, moved)
+    return _rebuild(record, segs, "reorder")
+
+
+def drop(record: dict, rng: random.Random, label: str | None = None) -> dict:
+    present = [lab for lab in ("SITUATION", "TASK", "ACTION", "RESULT") if any(s["label"] == lab for s in record["segments"])]
+    if label is None:
+        if len(present) < 2:
+            return _rebuild(record, record["segments"], "drop")
+        label = rng.choice(present)
+    segs = [s for s in record["segments"] if s["label"] != label]
+    if not segs:
+        return _rebuild(record, record["segments"], "drop")
+    return _rebuild(record, segs, f"drop-{label.lower()}")
+
+
+TRANSFORMS: dict[str, Callable[[dict, random.Random], dict]] = {
+    "transcript": transcript,
+    "fillers": fillers,
+    "markers": markers,
+    "reorder": reorder,
+    "drop": drop,
+}
+
+
+def augment_records(records: list[dict], transforms: list[str], fraction: float, seed: int) -> list[dict]:
+    """New records: for each transform, a seeded sample of ``fraction`` of ``records`` transformed."""
+    unknown = [t for t in transforms if t not in TRANSFORMS]
+    if unknown:
+        raise ValueError(f"expected transforms from {sorted(TRANSFORMS)}, found {unknown}")
+    out = []
+    for t_index, name in enumerate(transforms):
+        rng = random.Random(seed * 1000 + t_index)
+        chosen = rng.sample(range(len(records)), k=int(round(fraction * len(records))))
+        for i in sorted(chosen):
+            new = TRANSFORMS[name](records[i], rng)
+            if new["answer"] != records[i]["answer"]:
+                out.append(new)
+    return out

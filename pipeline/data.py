@@ -1,0 +1,123 @@
+"""Load and validate labelled answers (the JSONL schema every dataset keeps).
+
+A record::
+
+    {"id": "...", "question": "...", "answer": "<segment texts joined by single spaces>",
+     "segments": [{"text": "...", "label": "SITUATION"}, ...],
+     "result_quality": 0-4, "result_facts": {"T": bool, "B": bool, "NB": bool, "V": bool},
+     "style": "written|spoken|asr", "domain": "..."}
+
+Bad records are rejected with the file, the line and the problem named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.labels import FACTS, SECTION_LABELS, STYLES, rubric_score
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_FIELDS = ("id", "answer", "segments", "result_quality", "result_facts")
+
+
+class DataError(ValueError):
+    """A record breaks the dataset schema; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    label: str
+
+
+def segment_spans(segments: Iterable[dict]) -> list[Span]:
+    """Character spans of segments in the answer made by joining them with single spaces."""
+    spans: list[Span] = []
+    pos = 0
+    for seg in segments:
+        text = seg["text"]
+        spans.append(Span(pos, pos + len(text), seg["label"]))
+        pos += len(text) + 1
+    return spans
+
+
+def validate_record(rec: object, where: str) -> dict:
+    """Return the record if it follows the schema, else raise DataError naming ``where``."""
+    if not isinstance(rec, dict):
+        raise DataError(f"{where}: expected a JSON object, found {type(rec).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if f not in rec]
+    if missing:
+        raise DataError(f"{where}: expected fields {list(REQUIRED_FIELDS)}, missing {missing}")
+    segments = rec["segments"]
+    if not isinstance(segments, list) or not segments:
+        raise DataError(f"{where}: field 'segments': expected a non-empty list, found {segments!r:.60}")
+    for i, seg in enumerate(segments):
+        if not isinstance(seg, dict) or not isinstance(seg.get("text"), str) or "label" not in seg:
+            raise DataError(f"{where}: segments[{i}]: expected {{'text': str, 'label': str}}, found {seg!r:.80}")
+        if seg["label"] not in SECTION_LABELS:
+            raise DataError(f"{where}: segments[{i}].label: expected one of {list(SECTION_LABELS)}, found {seg['label']!r}")
+        if not seg["text"].strip() or seg["text"] != seg["text"].strip():
+            raise DataError(f"{where}: segments[{i}].text: expected non-empty text without surrounding spaces, found {seg['text']!r:.60}")
+    joined = " ".join(seg["text"] for seg in segments)
+    if rec["answer"] != joined:
+        at = next((i for i, (a, b) in enumerate(zip(rec["answer"], joined)) if a != b), min(len(rec["answer"]), len(joined)))
+        raise DataError(
+            f"{where}: field 'answer': expected the segment texts joined by single spaces, "
+            f"first difference at character {at}: {rec['answer'][at:at + 30]!r} vs {joined[at:at + 30]!r}"
+        )
+    facts = rec["result_facts"]
+    if not isinstance(facts, dict) or set(facts) != set(FACTS) or not all(isinstance(v, bool) for v in facts.values()):
+        raise DataError(f"{where}: field 'result_facts': expected booleans for exactly {list(FACTS)}, found {facts!r:.80}")
+    score = rec["result_quality"]
+    if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= 4:
+        raise DataError(f"{where}: field 'result_quality': expected an integer 0-4, found {score!r}")
+    has_result = any(seg["label"] == "RESULT" for seg in segments)
+    expected = rubric_score(has_result, facts)
+    if score != expected:
+        raise DataError(
+            f"{where}: field 'result_quality': the rubric gives {expected} for facts {facts} "
+            f"({'with' if has_result else 'without'} a RESULT segment), found {score}"
+        )
+    if "style" in rec and rec["style"] not in STYLES:
+        raise DataError(f"{where}: field 'style': expected one of {list(STYLES)}, found {rec['style']!r}")
+    return rec
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Read a labelled JSONL file, validating every line."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"expected a labelled JSONL file at {path}, found nothing there")
+    records: list[dict] = []
+    ids: dict[str, int] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{where}: expected a JSON object, found invalid JSON ({err.msg})") from None
+            rec = validate_record(rec, where)
+            if rec["id"] in ids:
+                raise DataError(f"{where}: field 'id': {rec['id']!r} already used on line {ids[rec['id']]}")
+            ids[rec["id"]] = line_no
+            records.append(rec)
+    if not records:
+        raise DataError(f"{path}: expected at least one record, found none")
+    return records
+
+
+def write_jsonl(records: Iterable[dict], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -1,0 +1,107 @@
+"""Model outputs -> the scorer's answer: merged windows, word-level sections, the 0-4 score."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_WORD = re.compile(r"\S+")
+
+
+def merge_windows(
+    window_logprobs: list[np.ndarray], windows: list[tuple[int, int]], n_tokens: int
+) -> np.ndarray:
+    """Per-token log-probs from overlapping windows, weighting each window by how
+    central the token sits in it (a token near a window edge saw little context)."""
+    n_labels = window_logprobs[0].shape[-1] if window_logprobs else 1
+    total = np.zeros((n_tokens, n_labels))
+    weight = np.zeros(n_tokens)
+    for logp, (start, end) in zip(window_logprobs, windows):
+        width = end - start
+        pos = np.arange(width)
+        w = np.minimum(pos + 1, width - pos).astype(float)  # distance to the nearer edge
+        total[start:end] += logp[:width] * w[:, None]
+        weight[start:end] += w
+    return total / np.maximum(weight, 1e-9)[:, None]
+
+
+def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Whitespace-delimited words and the mean log-prob of the tokens inside each."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    n_labels = token_logprobs.shape[-1]
+    scores = np.zeros((len(words), n_labels))
+    counts = np.zeros(len(words))
+    w = 0
+    for t, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue
+        while w < len(words) and words[w][1] <= start:
+            w += 1
+        if w == len(words):
+            break
+        scores[w] += token_logprobs[t]
+        counts[w] += 1
+    has = counts > 0
+    scores[has] /= counts[has][:, None]
+    # a word the tokenizer dropped (rare symbols) stays uniform: Viterbi gives it its neighbours' label
+    return words, scores
+
+
+def viterbi(scores: np.ndarray, switch_penalty: float) -> np.ndarray:
+    """Best label per word under sum(log-prob) - switch_penalty * (label changes)."""
+    n, k = scores.shape
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    back = np.zeros((n, k), dtype=int)
+    best = scores[0].copy()
+    stay = np.eye(k, dtype=bool)
+    for i in range(1, n):
+        cand = best[:, None] - switch_penalty * (~stay)  # from row -> to col
+        back[i] = cand.argmax(0)
+        best = cand.max(0) + scores[i]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(best.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def spans_from_words(text: str, words: list[tuple[int, int]], word_labels: list[str]) -> list[dict]:
+    """Contiguous runs of one label -> spans covering every non-whitespace character, in order."""
+    spans: list[dict] = []
+    for (start, end), label in zip(words, word_labels):
+        if spans and spans[-1]["label"] == label:
+            spans[-1]["end"] = end
+        else:
+            spans.append({"label": label, "start": start, "end": end})
+    for span in spans:
+        span["text"] = text[span["start"] : span["end"]]
+    return spans
+
+
+def quality_from_logits(cum_logits: np.ndarray, facts_logits: np.ndarray, fact_names: list[str], has_result: bool) -> dict:
+    """The 0-4 score, its distribution and the rubric facts, consistent with the sections found.
+
+    The rubric gives 0 exactly when there is no RESULT text, so the distribution is
+    conditioned on whether the section head found one: without a RESULT the score is 0
+    and every fact is false; with one, P(0) is removed and the rest renormalised.
+    The score is the median of the distribution (the ordinal head's natural point estimate).
+    """
+    greater = 1.0 / (1.0 + np.exp(-cum_logits))  # P(score > k), k = 0..3, decreasing
+    greater = np.minimum.accumulate(greater)
+    probs = np.concatenate([[1.0 - greater[0]], greater[:-1] - greater[1:], [greater[-1]]])
+    probs = np.clip(probs, 0.0, None)
+    facts = 1.0 / (1.0 + np.exp(-facts_logits))
+    if not has_result:
+        probs = np.eye(len(probs))[0]
+        facts = np.zeros_like(facts)
+    else:
+        probs[0] = 0.0
+        probs = probs / probs.sum() if probs.sum() > 0 else np.array([0.0, 1.0, 0.0, 0.0, 0.0])
+    score = int(np.searchsorted(np.cumsum(probs), 0.5))
+    return {
+        "score": min(score, len(probs) - 1),
+        "probabilities": [round(float(p), 4) for p in probs],
+        "facts": {name: round(float(p), 4) for name, p in zip(fact_names, facts)},
+    }

@@ -1,0 +1,45 @@
+"""MLflow models-from-code entry: a pyfunc over the same StarScorer the CLI uses.
+
+Input: a DataFrame with an ``answer`` column (optional ``id``, ``question``).
+Output: one row per input row with the batch scorer's fields as columns.
+"""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+OUTPUT_COLUMNS = ("id", "sections", "result_quality", "missing_sections", "error")
+
+
+def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Scorer rows -> DataFrame; nested fields as JSON strings so every column has one plain type."""
+    return pd.DataFrame(
+        {
+            "id": [str(r["id"]) for r in rows],
+            "sections": [json.dumps(r["sections"], ensure_ascii=False) for r in rows],
+            "result_quality": [json.dumps(r["result_quality"]) for r in rows],
+            "missing_sections": [json.dumps(r["missing_sections"]) for r in rows],
+            "error": [r["error"] or "" for r in rows],
+        },
+        columns=list(OUTPUT_COLUMNS),
+    )
+
+
+class StarScorerPyfunc(PythonModel):
+    def load_context(self, context) -> None:
+        from pipeline.predictor import StarScorer
+
+        self.scorer = StarScorer.load(context.artifacts["model"])
+
+    def predict(self, context, model_input, params=None):
+        if not isinstance(model_input, pd.DataFrame) or "answer" not in model_input.columns:
+            found = list(model_input.columns) if isinstance(model_input, pd.DataFrame) else type(model_input).__name__
+            raise ValueError(f"expected a DataFrame with an 'answer' column (optional 'id', 'question'), found {found}")
+        return rows_to_frame(self.scorer.score_rows(model_input.to_dict("records")))
+
+
+mlflow.models.set_model(StarScorerPyfunc())

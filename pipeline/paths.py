@@ -1,0 +1,15 @@
+"""The one place project paths are defined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS_DIR = PROJ_ROOT / "configs"
+DATA_DIR = PROJ_ROOT / "data"
+RAW_DATA_DIR = DATA_DIR / "raw"
+MODELS_DIR = PROJ_ROOT / "models"
+REPORTS_DIR = PROJ_ROOT / "reports"
+RUNS_DIR = PROJ_ROOT / "runs"  # trainer checkpoints: scratch, git-ignored
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJ_ROOT / 'mlflow.db'}"
+REGISTERED_MODEL_NAME = "star-scorer"

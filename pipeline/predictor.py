@@ -1,0 +1,211 @@
+"""The library-grade inference object: one scoring path for the CLI, MLflow pyfunc, evaluation and tests.
+
+    scorer = StarScorer.load("models/20261126-101500")
+    scorer.predict("We had a fraud model ...")        # -> dict
+    scorer.predict([answer1, answer2], batch_size=16)  # -> list[dict]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, viterbi, word_scores
+from pipeline.features import WindowCollator, encode
+from pipeline.modeling import CONFIG_NAME, StarScorerModel
+from pipeline.paths import MODELS_DIR, REGISTERED_MODEL_NAME
+
+logger = logging.getLogger(__name__)
+
+SCORED_SECTIONS = ("SITUATION", "TASK", "ACTION", "RESULT")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class StarScorer:
+    def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device) if device else default_device()
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.config = model.scorer_config
+        self.labels = self.config.labels
+        self.collator = WindowCollator(tokenizer.pad_token_id)
+
+    @classmethod
+    def load(cls, spec: str | Path | None = None, device: str | torch.device | None = None) -> StarScorer:
+        """Load from a model folder, an MLflow ``models:/`` or ``runs:/`` URI, or (None) the default model."""
+        directory = resolve_model_dir(spec)
+        device = torch.device(device) if device else default_device()
+        model = StarScorerModel.from_pretrained(directory, device=device)
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        logger.info("loaded scorer from %s on %s", directory, device)
+        return cls(model, tokenizer, device)
+
+    # -- public API -------------------------------------------------------------
+    def predict(self, answers: str | list[str], batch_size: int = 16) -> dict | list[dict]:
+        if isinstance(answers, str):
+            return self.predict([answers], batch_size)[0]
+        results: list[dict | None] = [None] * len(answers)
+        for index, result in self.predict_iter(answers, batch_size):
+            results[index] = result
+        return results  # type: ignore[return-value]
+
+    def predict_iter(self, answers: list[str], batch_size: int = 16) -> Iterator[tuple[int, dict]]:
+        """(input index, result) pairs, batch by batch, in an order that packs similar lengths together."""
+        for i, text in enumerate(answers):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"expected answer {i} to be non-empty text, found {text!r:.40}")
+        cfg = self.config
+        encoded = [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
+        for batch in _batches(order, encoded, batch_size):
+            outputs = self._forward([encoded[i] for i in batch])
+            for i, out in zip(batch, outputs):
+                yield i, self._decode(answers[i], encoded[i], *out)
+
+    def score_rows(self, rows: list[dict], batch_size: int = 16, progress=None) -> list[dict]:
+        """One output row per input row, in input order; a bad row gets ``error`` and the rest go on.
+
+        ``rows`` are mappings with ``answer`` and optional ``id`` (default: the row number)
+        and ``question``. ``progress`` (e.g. a tqdm bar) is advanced once per row.
+        """
+        outputs: list[dict | None] = [None] * len(rows)
+        ids = [_row_id(row, i) for i, row in enumerate(rows)]
+        valid: list[int] = []
+        for i, row in enumerate(rows):
+            problem = answer_problem(row.get("answer") if isinstance(row, dict) else None)
+            if problem:
+                outputs[i] = _error_row(ids[i], problem)
+                if progress is not None:
+                    progress.update(1)
+            else:
+                valid.append(i)
+        answers = [rows[i]["answer"] for i in valid]
+        try:
+            pairs = list(self._predict_pairs(answers, batch_size, progress))
+        except Exception:  # a failure inside a batch: retry row by row so only the bad row is lost
+            logger.exception("batch failed; scoring row by row")
+            pairs = []
+            for j, text in enumerate(answers):
+                try:
+                    pairs.append((j, self.predict(text)))
+                except Exception as err:  # noqa: BLE001 - reported in the row, run goes on
+                    pairs.append((j, {"error": f"scoring failed: {type(err).__name__}: {err}"}))
+        for j, result in pairs:
+            i = valid[j]
+            outputs[i] = _error_row(ids[i], result["error"]) if "error" in result else {"id": ids[i], **result, "error": None}
+        return outputs  # type: ignore[return-value]
+
+    def _predict_pairs(self, answers: list[str], batch_size: int, progress) -> Iterator[tuple[int, dict]]:
+        for pair in self.predict_iter(answers, batch_size):
+            if progress is not None:
+                progress.update(1)
+            yield pair
+
+    # -- internals --------------------------------------------------------------
+    @torch.inference_mode()
+    def _forward(self, items: list) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
+        tok = self.tokenizer
+        examples = [
+            {"window_input_ids": [[tok.cls_token_id, *e.input_ids[s:t], tok.sep_token_id] for s, t in e.windows]}
+            for e in items
+        ]
+        batch = {k: v.to(self.device) for k, v in self.collator(examples).items()}
+        out = self.model(**batch)
+        logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
+        cum = out.cum_logits.float().cpu().numpy()
+        facts = out.facts_logits.float().cpu().numpy()
+        index = batch["answer_index"].cpu().numpy()
+        results = []
+        for a, e in enumerate(items):
+            rows = np.flatnonzero(index == a)
+            wins = [logp[r, 1 : 1 + (t - s)] for r, (s, t) in zip(rows, e.windows)]
+            results.append((wins, cum[a], facts[a]))
+        return results
+
+    def _decode(self, text: str, enc, window_logprobs, cum_logits, facts_logits) -> dict:
+        token_logp = merge_windows(window_logprobs, enc.windows, len(enc.input_ids))
+        words, scores = word_scores(text, enc.offsets, token_logp)
+        path = viterbi(scores, self.config.switch_penalty)
+        sections = spans_from_words(text, words, [self.labels[k] for k in path])
+        found = {s["label"] for s in sections}
+        quality = quality_from_logits(cum_logits, facts_logits, list(self.config.facts), "RESULT" in found)
+        return {
+            "sections": sections,
+            "result_quality": quality,
+            "missing_sections": [label for label in SCORED_SECTIONS if label not in found],
+        }
+
+
+def answer_problem(answer: object) -> str | None:
+    """Why ``answer`` cannot be scored, or None when it can."""
+    if answer is None or (isinstance(answer, float) and np.isnan(answer)):
+        return "expected a non-empty text answer, found a missing value"
+    if not isinstance(answer, str):
+        return f"expected a non-empty text answer, found {type(answer).__name__} {answer!r:.40}"
+    if not answer.strip():
+        return "expected a non-empty text answer, found an empty string"
+    return None
+
+
+def _row_id(row: object, i: int):
+    rid = row.get("id") if isinstance(row, dict) else None
+    if rid is None or (isinstance(rid, float) and np.isnan(rid)):
+        return i
+    return rid.item() if isinstance(rid, np.generic) else rid
+
+
+def _error_row(rid, error: str) -> dict:
+    return {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "error": error}
+
+
+def _batches(order: list[int], encoded: list, max_windows: int) -> Iterable[list[int]]:
+    """Consecutive answers (in length order) holding at most ``max_windows`` windows together."""
+    batch: list[int] = []
+    n = 0
+    for i in order:
+        w = len(encoded[i].windows)
+        if batch and n + w > max_windows:
+            yield batch
+            batch, n = [], 0
+        batch.append(i)
+        n += w
+    if batch:
+        yield batch
+
+
+def newest_local_model(models_dir: Path = MODELS_DIR) -> Path | None:
+    candidates = [p.parent for p in Path(models_dir).glob(f"*/{CONFIG_NAME}")]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def resolve_model_dir(spec: str | Path | None) -> Path:
+    """A local model folder for ``spec``: a folder, an MLflow model URI, or None for the default.
+
+    The default is the newest trained model under models/, else the registered
+    ``champion`` in the tracking store.
+    """
+    if spec is None:
+        local = newest_local_model()
+        if local is not None:
+            return local
+        spec = f"models:/{REGISTERED_MODEL_NAME}@champion"
+        logger.info("no trained model under %s; trying %s", MODELS_DIR, spec)
+    spec = str(spec)
+    if spec.startswith(("models:/", "runs:/")):
+        from pipeline.tracking import download_model
+
+        return download_model(spec)
+    path = Path(spec)
+    if not (path / CONFIG_NAME).exists():
+        raise FileNotFoundError(
+            f"expected a trained model folder (with {CONFIG_NAME}) or a models:/ URI, found {spec!r}; run `make train` first"
+        )
+    return path

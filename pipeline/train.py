@@ -1,0 +1,285 @@
+"""Fine-tune the STAR scorer: ``python -m pipeline.train --config configs/default.yaml [--flag value ...]``.
+
+The YAML supplies defaults for three groups of settings (ModelArguments,
+DataArguments, RunArguments) plus ``transformers.TrainingArguments``; command-line
+flags override it. ``main`` parses, ``run`` trains, evaluates on dev, saves the
+model under models/, and tracks it all in MLflow (registering the model and
+moving the ``champion`` alias to it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+import yaml
+from datasets import Dataset
+from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from pipeline import tracking
+from pipeline.augment import augment_records
+from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from pipeline.data import load_jsonl
+from pipeline.evaluate import write_report
+from pipeline.features import IGNORE_INDEX, build_example
+from pipeline.labels import SECTION_LABELS
+from pipeline.metrics import evaluate_predictions
+from pipeline.modeling import ScorerConfig, StarScorerModel
+from pipeline.paths import DATA_DIR, MODELS_DIR, PROJ_ROOT, REGISTERED_MODEL_NAME, REPORTS_DIR, RUNS_DIR
+from pipeline.predictor import StarScorer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "local folder or hub id of the encoder"})
+    offline: bool = field(default=True, metadata={"help": "never reach a model hub (hub ids need offline=false)"})
+    max_length: int = field(default=512, metadata={"help": "encoder window in tokens; MiniLM's positions stop at 512"})
+    stride: int = field(default=128, metadata={"help": "overlap between windows of long answers"})
+    dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
+    class_weighting: str = field(default="sqrt_inverse", metadata={"help": "section loss weights: none | sqrt_inverse"})
+    quality_loss_weight: float = field(default=1.0, metadata={"help": "weight of the ordinal score loss"})
+    facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V loss"})
+    head_lr_multiplier: float = field(default=10.0, metadata={"help": "new heads learn faster than the encoder"})
+    freeze_layers: int = field(default=0, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
+    switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
+
+
+@dataclass
+class DataArguments:
+    train_file: str = field(default=str(DATA_DIR / "train.jsonl"), metadata={"help": "labelled JSONL for training"})
+    dev_file: str = field(default=str(DATA_DIR / "dev.jsonl"), metadata={"help": "labelled JSONL for model selection"})
+    augment: str = field(default="", metadata={"help": "comma-separated transforms from pipeline.augment, '' for none"})
+    augment_fraction: float = field(default=0.3, metadata={"help": "share of training answers each transform copies"})
+    max_train_samples: int = field(default=0, metadata={"help": "cap on training answers (0: all); for smoke runs"})
+    max_dev_samples: int = field(default=0, metadata={"help": "cap on dev answers (0: all)"})
+
+
+@dataclass
+class RunArguments:
+    experiment_name: str = field(default="star-scorer", metadata={"help": "MLflow experiment"})
+    registered_model_name: str = field(default=REGISTERED_MODEL_NAME, metadata={"help": "'' to skip registering"})
+    models_dir: str = field(default=str(MODELS_DIR), metadata={"help": "where the trained model folder goes"})
+    reports_dir: str = field(default=str(REPORTS_DIR), metadata={"help": "where evaluation reports go"})
+    model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
+    log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
+
+
+def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, RunArguments, TrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, RunArguments, TrainingArguments))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in argv:
+        i = argv.index("--config")
+        config_path = Path(argv[i + 1])
+        del argv[i : i + 2]
+        defaults = yaml.safe_load(config_path.read_text()) or {}
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(defaults) - known)
+        if unknown:
+            raise ValueError(f"{config_path}: expected settings of ModelArguments, DataArguments, RunArguments or TrainingArguments, found unknown {unknown}")
+        parser.set_defaults(**defaults)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def class_weights(examples: list[dict], how: str) -> list[float] | None:
+    if how == "none":
+        return None
+    if how != "sqrt_inverse":
+        raise ValueError(f"expected class_weighting 'none' or 'sqrt_inverse', found {how!r}")
+    counts = np.ones(len(SECTION_LABELS))
+    for ex in examples:
+        for labs in ex["window_labels"]:
+            for lab in labs:
+                if lab != IGNORE_INDEX:
+                    counts[lab] += 1
+    w = 1.0 / np.sqrt(counts / counts.sum())
+    return (w / w.mean()).round(4).tolist()
+
+
+class MlflowMetricsCallback(TrainerCallback):
+    """Logs every numeric Trainer log (loss, learning rate, per-epoch dev figures) to the active MLflow run."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        numeric = {k.replace("/", "_"): float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+        if numeric and mlflow.active_run() is not None:
+            mlflow.log_metrics(numeric, step=state.global_step)
+
+
+class ScorerTrainer(Trainer):
+    """A Trainer whose evaluation runs the real scorer on the dev answers (same code as batch scoring)."""
+
+    def __init__(self, *args, dev_records: list[dict], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dev_records = dev_records
+        self.last_eval: dict = {}
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        scorer = StarScorer(self.model, self.processing_class, device=self.args.device)
+        preds = scorer.score_rows(self.dev_records, batch_size=self.args.per_device_eval_batch_size)
+        self.model.train()
+        report = evaluate_predictions(self.dev_records, preds)
+        self.last_eval = report
+        metrics = {
+            f"{metric_key_prefix}_combined": report["combined"],
+            f"{metric_key_prefix}_section_macro_f1": report["section_macro_f1"],
+            f"{metric_key_prefix}_qwk": report["qwk"],
+            f"{metric_key_prefix}_exact": report["result_quality"]["exact"],
+            f"{metric_key_prefix}_within_one": report["result_quality"]["within_one"],
+        }
+        for label, m in report["sections"]["per_label"].items():
+            metrics[f"{metric_key_prefix}_f1_{label}"] = m["f1"]
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def freeze_lower_layers(model: StarScorerModel, n_layers: int) -> int:
+    """Freeze the encoder's embeddings and its ``n_layers`` lowest layers (no backward through them: faster on CPU)."""
+    if n_layers < 0:
+        return 0
+    prefixes = ("encoder.embeddings.", *(f"encoder.encoder.layer.{i}." for i in range(n_layers)))
+    frozen = 0
+    for name, p in model.named_parameters():
+        if name.startswith(prefixes):
+            p.requires_grad = False
+            frozen += 1
+    return frozen
+
+
+def build_optimizer(model: StarScorerModel, lr: float, head_mult: float, weight_decay: float) -> torch.optim.Optimizer:
+    encoder, heads = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (encoder if name.startswith("encoder.") else heads).append(p)
+    return torch.optim.AdamW(
+        [{"params": encoder, "lr": lr}, {"params": heads, "lr": lr * head_mult}], lr=lr, weight_decay=weight_decay
+    )
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArguments, training_args: TrainingArguments) -> dict:
+    started = time.time()
+    set_seed(training_args.seed)
+    name = run_args.model_name or time.strftime("%Y%m%d-%H%M%S")
+    model_dir = Path(run_args.models_dir) / name
+    report_dir = Path(run_args.reports_dir) / name / "dev"
+
+    train_records = load_jsonl(data_args.train_file)
+    dev_records = load_jsonl(data_args.dev_file)
+    if data_args.max_train_samples:
+        train_records = train_records[: data_args.max_train_samples]
+    if data_args.max_dev_samples:
+        dev_records = dev_records[: data_args.max_dev_samples]
+    transforms = [t.strip() for t in data_args.augment.split(",") if t.strip()]
+    n_original = len(train_records)
+    if transforms:
+        train_records = train_records + augment_records(
+            train_records, transforms, fraction=data_args.augment_fraction, seed=training_args.seed
+        )
+    logger.info("training on %d answers (%d augmented), selecting on %d", len(train_records), len(train_records) - n_original, len(dev_records))
+
+    base_path, local_only = resolve_base_model(model_args.base_model, offline=model_args.offline)
+    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=local_only)
+    examples = [build_example(tokenizer, r, model_args.max_length, model_args.stride) for r in train_records]
+    for ex in examples:
+        ex["length"] = sum(len(w) for w in ex["window_input_ids"])
+    config = ScorerConfig(
+        max_length=model_args.max_length,
+        stride=model_args.stride,
+        dropout=model_args.dropout,
+        section_class_weights=class_weights(examples, model_args.class_weighting),
+        quality_loss_weight=model_args.quality_loss_weight,
+        facts_loss_weight=model_args.facts_loss_weight,
+        switch_penalty=model_args.switch_penalty,
+        base_model=model_args.base_model,
+    )
+    model = StarScorerModel.from_encoder(base_path, config, local_files_only=local_only)
+    frozen = freeze_lower_layers(model, model_args.freeze_layers)
+    logger.info("froze %d of %d parameter tensors", frozen, len(list(model.parameters())))
+
+    resolved = {
+        "model": asdict(model_args),
+        "data": asdict(data_args),
+        "run": asdict(run_args) | {"model_name": name},
+        "training": {k: v for k, v in training_args.to_dict().items() if not k.startswith("_")},
+    }
+    config.training = resolved
+
+    tracking.setup(run_args.experiment_name)
+    with mlflow.start_run(run_name=name) as active:
+        mlflow.log_params(_flat_params(resolved))
+        mlflow.log_dict(resolved, "resolved_config.json")
+        mlflow.set_tags({"model_dir": str(model_dir), "n_train": len(train_records), "n_dev": len(dev_records)})
+        optimizer = build_optimizer(model, training_args.learning_rate, model_args.head_lr_multiplier, training_args.weight_decay)
+        from pipeline.features import WindowCollator
+
+        trainer = ScorerTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=Dataset.from_list(examples),
+            eval_dataset=Dataset.from_list(examples[:1]),  # placeholder: evaluate() scores dev_records
+            data_collator=WindowCollator(tokenizer.pad_token_id),
+            processing_class=tokenizer,
+            optimizers=(optimizer, None),
+            callbacks=[MlflowMetricsCallback()],
+            dev_records=dev_records,
+        )
+        train_output = trainer.train()
+        model = trainer.model
+        model.save_pretrained(model_dir)
+        tokenizer.save_pretrained(str(model_dir))
+        (model_dir / "resolved_config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+        scorer = StarScorer(model, tokenizer, device=training_args.device)
+        dev_preds = scorer.score_rows(dev_records, batch_size=training_args.per_device_eval_batch_size)
+        report = evaluate_predictions(dev_records, dev_preds)
+        files = write_report(report, report_dir, title=f"Dev evaluation of {name}", data_file=data_args.dev_file, model=str(model_dir))
+        for f in files:
+            mlflow.log_artifact(str(f), artifact_path="dev_report")
+        final = {"dev_section_macro_f1": report["section_macro_f1"], "dev_qwk": report["qwk"], "dev_combined": report["combined"],
+                 "dev_exact": report["result_quality"]["exact"], "dev_within_one": report["result_quality"]["within_one"]}
+        wall = time.time() - started
+        final["train_wall_seconds"] = wall
+        mlflow.log_metrics(final)
+        registered = {}
+        if run_args.log_model:
+            registered = tracking.log_scorer(model_dir, run_args.registered_model_name or None)
+        summary = {
+            "model_dir": str(model_dir),
+            "run_id": active.info.run_id,
+            "tracking_uri": tracking.tracking_uri(),
+            "train_runtime_seconds": train_output.metrics.get("train_runtime"),
+            "total_wall_seconds": time.time() - started,
+            "best_metric": trainer.state.best_metric,
+            "report_files": [str(f) for f in files],
+            **final,
+            **registered,
+        }
+    (model_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    logger.info("done: %s", json.dumps(summary, indent=2))
+    return summary
+
+
+def _flat_params(resolved: dict) -> dict[str, str]:
+    flat = {}
+    for group, values in resolved.items():
+        for k, v in values.items():
+            text = json.dumps(v, default=str) if not isinstance(v, str) else v
+            flat[f"{group}.{k}"] = text[:500]
+    return flat
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(*parse(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+import random
+import re
+
+import pytest
+
+from pipeline.augment import TRANSFORMS, augment_records, drop, markers, strip_marker, transcript
+from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from pipeline.corpus import RawFormatError, parse_raw_file
+from pipeline.data import validate_record
+
+
+def test_default_base_model_resolves_offline_and_verified():
+    path, local_only = resolve_base_model(DEFAULT_BASE_MODEL)
+    assert local_only and path.endswith("model")
+
+
+def test_hub_id_needs_offline_off():
+    with pytest.raises(FileNotFoundError, match="set offline: false"):
+        resolve_base_model("someone/some-model", offline=True)
+
+
+def test_raw_parser_names_file_and_line(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("### id: x-1\nstory: x-1\nquestion: q\nstyle: spoken\ndomain: d\ncompetency: conflict\n"
+                    "story_type: success\nfacts: T\n[SITUATION] Text.\n[CONTEXT] More.\n")
+    with pytest.raises(RawFormatError, match=re.escape(f"{path}:10: expected a label in")):
+        parse_raw_file(path)
+
+
+def test_raw_parser_rejects_facts_without_result(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("### id: x-1\nstory: x-1\nquestion: q\nstyle: spoken\ndomain: d\ncompetency: conflict\n"
+                    "story_type: success\nfacts: T B\n[SITUATION] Text.\n[ACTION] Did it.\n")
+    with pytest.raises(RawFormatError, match="has no \\[RESULT\\] segment, so its facts must be 'none'"):
+        parse_raw_file(path)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_transforms_keep_records_valid(name, records):
+    rng = random.Random(0)
+    for rec in records:
+        new = TRANSFORMS[name](rec, rng)
+        validate_record(new, f"{name}:{rec['id']}")
+        assert new["id"] != rec["id"]
+
+
+def test_transcript_lowercases_and_strips_punctuation_keeping_labels(records):
+    new = transcript(records[0], random.Random(0))
+    assert new["answer"] == new["answer"].lower() and "," not in new["answer"]
+    assert [s["label"] for s in new["segments"]] == [s["label"] for s in records[0]["segments"]]
+    assert "0.83" not in records[0]["answer"] or "0.83" in new["answer"]
+
+
+def test_dropping_the_result_scores_zero(records):
+    new = drop(records[0], random.Random(0), label="RESULT")
+    assert new["result_quality"] == 0 and not any(new["result_facts"].values())
+    kept = drop(records[0], random.Random(0), label="TASK")
+    assert kept["result_quality"] == records[0]["result_quality"]
+
+
+def test_marker_removal():
+    assert strip_marker("As a result, churn fell.") == "Churn fell."
+    assert strip_marker("My task was to fix it.") == "Fix it."
+    assert strip_marker("We fixed it.") == "We fixed it."
+    rec = {"id": "m", "segments": [{"text": "The situation was that X broke.", "label": "SITUATION"}],
+           "result_facts": {"T": False, "B": False, "NB": False, "V": False}}
+    assert markers(rec, random.Random(0))["answer"] == "X broke."
+
+
+def test_augmentation_is_seeded(records):
+    a = augment_records(records, ["fillers", "reorder"], fraction=0.5, seed=3)
+    b = augment_records(records, ["fillers", "reorder"], fraction=0.5, seed=3)
+    c = augment_records(records, ["fillers", "reorder"], fraction=0.5, seed=4)
+    assert a == b and a != c
+    with pytest.raises(ValueError, match="expected transforms from"):
+        augment_records(records, ["shout"], 0.5, 0)

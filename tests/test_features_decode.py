@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from pipeline.data import segment_spans
+from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, viterbi, word_scores
+from pipeline.features import IGNORE_INDEX, WindowCollator, build_example, char_labels, encode, token_labels, window_ranges
+from pipeline.labels import LABEL2ID, SECTION_LABELS
+
+
+@pytest.mark.parametrize(("n", "window", "stride"), [(5, 10, 2), (10, 10, 2), (11, 10, 2), (100, 30, 8), (1000, 510, 128)])
+def test_windows_cover_every_token_with_the_overlap(n, window, stride):
+    ranges = window_ranges(n, window, stride)
+    covered = np.zeros(n, dtype=int)
+    for s, e in ranges:
+        assert e - s <= window
+        covered[s:e] += 1
+    assert covered.min() >= 1
+    assert ranges[0][0] == 0 and ranges[-1][1] == n
+    for (s1, e1), (s2, _) in zip(ranges, ranges[1:]):
+        assert e1 - s2 >= stride  # consecutive windows overlap by at least the stride
+
+
+def test_window_larger_than_overlap_is_required():
+    with pytest.raises(ValueError, match="expected the window"):
+        window_ranges(100, 8, 8)
+
+
+def test_token_labels_follow_char_spans(tokenizer, records):
+    for rec in records:
+        enc = encode(tokenizer, rec["answer"], 512, 128)
+        labels = token_labels(enc.offsets, char_labels(rec["answer"], rec["segments"]))
+        spans = segment_spans(rec["segments"])
+        for (start, _), lab in zip(enc.offsets, labels):
+            assert SECTION_LABELS[lab] == next(s.label for s in spans if s.start <= start < s.end)
+
+
+def _oracle_decode(tokenizer, rec, max_length, stride):
+    """Decode from one-hot window log-probs made from gold labels: must give back the gold spans."""
+    enc = encode(tokenizer, rec["answer"], max_length, stride)
+    gold = token_labels(enc.offsets, char_labels(rec["answer"], rec["segments"]))
+    onehot = np.full((len(gold), len(SECTION_LABELS)), -20.0)
+    onehot[np.arange(len(gold)), gold] = 0.0
+    windows = [onehot[s:e] for s, e in enc.windows]
+    merged = merge_windows(windows, enc.windows, len(gold))
+    words, scores = word_scores(rec["answer"], enc.offsets, merged)
+    path = viterbi(scores, switch_penalty=1.0)
+    return enc, spans_from_words(rec["answer"], words, [SECTION_LABELS[k] for k in path])
+
+
+def test_long_answer_windows_merge_back_to_gold_spans(tokenizer, records):
+    rec = records[0]
+    long = dict(rec, segments=rec["segments"] * 12)  # ~1,000 words: many windows
+    long["answer"] = " ".join(s["text"] for s in long["segments"])
+    enc, spans = _oracle_decode(tokenizer, long, max_length=64, stride=16)
+    assert len(enc.windows) > 10
+    merged_gold = []
+    for s in segment_spans(long["segments"]):
+        if merged_gold and merged_gold[-1][2] == s.label:
+            merged_gold[-1] = (merged_gold[-1][0], s.end, s.label)
+        else:
+            merged_gold.append((s.start, s.end, s.label))
+    assert [(s["start"], s["end"], s["label"]) for s in spans] == merged_gold
+
+
+def test_spans_cover_all_non_whitespace_in_order():
+    text = "  Hello there.   We did it.\nIt worked!  "
+    words = [(2, 7), (8, 14), (17, 19), (20, 23), (24, 27), (28, 31), (32, 39)]
+    spans = spans_from_words(text, words, ["OTHER", "OTHER", "ACTION", "ACTION", "ACTION", "RESULT", "RESULT"])
+    assert [s["label"] for s in spans] == ["OTHER", "ACTION", "RESULT"]
+    covered = set()
+    for s in spans:
+        assert text[s["start"] : s["end"]] == s["text"]
+        covered |= set(range(s["start"], s["end"]))
+    assert {i for i, c in enumerate(text) if not c.isspace()} <= covered
+    assert all(a["end"] <= b["start"] for a, b in zip(spans, spans[1:]))
+
+
+def test_viterbi_penalty_smooths_a_single_flicker():
+    scores = np.log(np.array([[0.9, 0.1], [0.45, 0.55], [0.9, 0.1]]))
+    assert viterbi(scores, 0.0).tolist() == [0, 1, 0]
+    assert viterbi(scores, 1.0).tolist() == [0, 0, 0]
+
+
+def test_quality_is_consistent_with_sections_found():
+    cum = np.array([3.0, 2.0, 1.0, -1.0])  # P(>k) high for k<=2: median 3
+    facts = np.array([2.0, 2.0, -2.0, -2.0])
+    with_result = quality_from_logits(cum, facts, ["T", "B", "NB", "V"], has_result=True)
+    assert with_result["score"] == 3
+    assert with_result["probabilities"][0] == 0.0
+    assert abs(sum(with_result["probabilities"]) - 1.0) < 1e-3
+    without = quality_from_logits(cum, facts, ["T", "B", "NB", "V"], has_result=False)
+    assert without["score"] == 0 and without["probabilities"][0] == 1.0
+    assert all(v == 0.0 for v in without["facts"].values())
+
+
+def test_collator_flattens_windows_and_maps_them_to_answers(tokenizer, records):
+    examples = [build_example(tokenizer, r, 32, 8) for r in records[:3]]
+    batch = WindowCollator(tokenizer.pad_token_id)(examples)
+    n_windows = sum(len(e["window_input_ids"]) for e in examples)
+    assert batch["input_ids"].shape[0] == n_windows > 3
+    assert batch["answer_index"].tolist() == [i for i, e in enumerate(examples) for _ in e["window_input_ids"]]
+    assert (batch["labels"][batch["content_mask"] == 0] == IGNORE_INDEX).all()
+    assert batch["quality"].tolist() == [r["result_quality"] for r in records[:3]]
+    assert LABEL2ID["RESULT"] in batch["labels"].unique().tolist()

@@ -1,0 +1,61 @@
+import torch
+
+from pipeline.features import WindowCollator, build_example
+from pipeline.modeling import ScorerConfig, StarScorerModel
+
+
+def _model(tiny_base, **kw):
+    torch.manual_seed(0)
+    return StarScorerModel.from_encoder(str(tiny_base), ScorerConfig(max_length=48, stride=12, **kw))
+
+
+def _batch(tokenizer, records):
+    return WindowCollator(tokenizer.pad_token_id)([build_example(tokenizer, r, 48, 12) for r in records])
+
+
+def test_forward_gives_both_heads_and_a_loss_that_trains(tiny_base, tokenizer, records):
+    model = _model(tiny_base)
+    batch = _batch(tokenizer, records)
+    out = model(**batch)
+    n_windows, width = batch["input_ids"].shape
+    assert out.section_logits.shape == (n_windows, width, 5)
+    assert out.cum_logits.shape == (len(records), 4)
+    assert out.facts_logits.shape == (len(records), 4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = out.loss.item()
+    for _ in range(15):
+        loss = model(**batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first * 0.8
+
+
+def test_thresholds_stay_ordered(tiny_base):
+    model = _model(tiny_base)
+    with torch.no_grad():
+        model.threshold_gaps.copy_(torch.tensor([-5.0, 3.0, -1.0]))
+    b = model.thresholds()
+    assert (b[1:] > b[:-1]).all()
+
+
+def test_quality_pools_over_all_windows_of_an_answer(tiny_base, tokenizer, records):
+    """An answer's score must not depend on which other answers share its batch."""
+    model = _model(tiny_base).eval()
+    long_rec = records[0]
+    alone = model(**_batch(tokenizer, [long_rec])).cum_logits
+    together = model(**_batch(tokenizer, [records[2], long_rec, records[4]])).cum_logits[1:2]
+    assert _batch(tokenizer, [long_rec])["input_ids"].shape[0] > 1  # several windows
+    torch.testing.assert_close(alone, together, atol=1e-5, rtol=1e-4)
+
+
+def test_save_and_load_round_trip_without_pickle(tiny_base, tokenizer, records, tmp_path):
+    model = _model(tiny_base, switch_penalty=2.5).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+    loaded = StarScorerModel.from_pretrained(tmp_path)
+    assert loaded.scorer_config.switch_penalty == 2.5
+    assert loaded.scorer_config.labels == ["SITUATION", "TASK", "ACTION", "RESULT", "OTHER"]
+    batch = _batch(tokenizer, records[:2])
+    torch.testing.assert_close(model(**batch).section_logits, loaded(**batch).section_logits)
