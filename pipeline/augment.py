@@ -8,7 +8,8 @@ so the character spans are rebuilt exactly from the transformed segments:
 - ``markers``: remove discourse markers ("The situation was", "As a result,");
 - ``reorder``: move a movable section (a Result teaser to the front, or a piece
   of Situation after the first Action);
-- ``drop``: drop every segment of one section; dropping the Result rescores it 0.
+- ``drop``: drop every segment of one section; dropping the Result rescores it 0;
+- ``vague``: replace the Result with a vague claim, which the rubric scores 1.
 
 The same functions drive the robustness harness (pipeline.robustness).
 """
@@ -45,7 +46,8 @@ _MARKER = re.compile(r"^(?:" + "|".join(MARKERS) + r")\s+", re.IGNORECASE)
 
 
 def _rebuild(record: dict, segments: list[dict], suffix: str, **changes) -> dict:
-    segments = [{"text": " ".join(s["text"].split()), "label": s["label"]} for s in segments]
+    """A new record from ``segments``; each keeps ``src``, the index of the original segment it came from."""
+    segments = [{"text": " ".join(s["text"].split()), "label": s["label"], "src": s.get("src")} for s in segments]
     segments = [s for s in segments if s["text"]]
     out = copy.deepcopy(record)
     out.update(changes)
@@ -59,20 +61,24 @@ def _rebuild(record: dict, segments: list[dict], suffix: str, **changes) -> dict
     return out
 
 
+def _indexed(record: dict) -> list[dict]:
+    return [{"text": s["text"], "label": s["label"], "src": i} for i, s in enumerate(record["segments"])]
+
+
 def transcript(record: dict, rng: random.Random) -> dict:
     segs = []
-    for s in record["segments"]:
+    for i, s in enumerate(record["segments"]):
         text = _PUNCT.sub(" ", s["text"].lower())
         text = re.sub(r"(?<=\w)\.(?=\s|$)", "", text)
-        segs.append({"text": text, "label": s["label"]})
+        segs.append({"text": text, "label": s["label"], "src": i})
     if not any(" ".join(x["text"].split()) for x in segs):
-        return _rebuild(record, record["segments"], "transcript")
+        return _rebuild(record, _indexed(record), "transcript")
     return _rebuild(record, segs, "transcript", style="asr")
 
 
 def fillers(record: dict, rng: random.Random) -> dict:
     segs = []
-    for s in record["segments"]:
+    for i, s in enumerate(record["segments"]):
         words = s["text"].split()
         n_insert = max(1, len(words) // 12)
         for _ in range(n_insert):
@@ -81,7 +87,7 @@ def fillers(record: dict, rng: random.Random) -> dict:
                 words.insert(pos, words[pos].rstrip(".,;:!?") + ",")
             else:
                 words.insert(pos, rng.choice(FILLERS) + ",")
-        segs.append({"text": " ".join(words), "label": s["label"]})
+        segs.append({"text": " ".join(words), "label": s["label"], "src": i})
     if rng.random() < 0.5:
         segs.insert(0, {"text": rng.choice(["Um, okay.", "Yeah, so.", "Right, so, uh.", "Okay, let me think."]), "label": "OTHER"})
     return _rebuild(record, segs, "fillers", style="spoken" if record.get("style") == "written" else record.get("style"))
@@ -95,12 +101,12 @@ def strip_marker(text: str) -> str:
 
 
 def markers(record: dict, rng: random.Random) -> dict:
-    segs = [{"text": strip_marker(s["text"]), "label": s["label"]} for s in record["segments"]]
+    segs = [{"text": strip_marker(s["text"]), "label": s["label"], "src": i} for i, s in enumerate(record["segments"])]
     return _rebuild(record, segs, "markers")
 
 
 def reorder(record: dict, rng: random.Random) -> dict:
-    segs = [dict(s) for s in record["segments"]]
+    segs = _indexed(record)
     labels = [s["label"] for s in segs]
     options = []
     if "RESULT" in labels and labels[0] not in ("RESULT",):
@@ -125,12 +131,36 @@ def drop(record: dict, rng: random.Random, label: str | None = None) -> dict:
     present = [lab for lab in ("SITUATION", "TASK", "ACTION", "RESULT") if any(s["label"] == lab for s in record["segments"])]
     if label is None:
         if len(present) < 2:
-            return _rebuild(record, record["segments"], "drop")
+            return _rebuild(record, _indexed(record), "drop")
         label = rng.choice(present)
-    segs = [s for s in record["segments"] if s["label"] != label]
+    segs = [s for s in _indexed(record) if s["label"] != label]
     if not segs:
-        return _rebuild(record, record["segments"], "drop")
+        return _rebuild(record, _indexed(record), "drop")
     return _rebuild(record, segs, f"drop-{label.lower()}")
+
+
+VAGUE_CLAIMS = (
+    "In the end it was seen as a big success.",
+    "Everyone was really happy with how it turned out.",
+    "It went really well and the team appreciated it.",
+    "Overall it improved things a lot.",
+    "Looking back, it was a good experience and people liked it.",
+)
+
+
+def vague(record: dict, rng: random.Random) -> dict:
+    """Replace the Result with one vague claim (facts: V only, so the rubric gives 1)."""
+    segs = _indexed(record)
+    first = next((i for i, s in enumerate(segs) if s["label"] == "RESULT"), None)
+    if first is None:
+        return _rebuild(record, segs, "vague")
+    kept = [s for s in segs[:first] if s["label"] != "RESULT"]
+    claim = {"text": rng.choice(VAGUE_CLAIMS), "label": "RESULT", "src": None}
+    rest = [s for s in segs[first:] if s["label"] != "RESULT"]
+    out = _rebuild(record, [*kept, claim, *rest], "vague")
+    out["result_facts"] = {"T": False, "B": False, "NB": False, "V": True}
+    out["result_quality"] = rubric_score(True, out["result_facts"])
+    return out
 
 
 TRANSFORMS: dict[str, Callable[[dict, random.Random], dict]] = {
@@ -139,6 +169,7 @@ TRANSFORMS: dict[str, Callable[[dict, random.Random], dict]] = {
     "markers": markers,
     "reorder": reorder,
     "drop": drop,
+    "vague": vague,
 }
 
 
@@ -154,5 +185,6 @@ def augment_records(records: list[dict], transforms: list[str], fraction: float,
         for i in sorted(chosen):
             new = TRANSFORMS[name](records[i], rng)
             if new["answer"] != records[i]["answer"]:
+                new["segments"] = [{"text": s["text"], "label": s["label"]} for s in new["segments"]]
                 out.append(new)
     return out

@@ -48,16 +48,38 @@ def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.nd
     return words, scores
 
 
-def viterbi(scores: np.ndarray, switch_penalty: float) -> np.ndarray:
-    """Best label per word under sum(log-prob) - switch_penalty * (label changes)."""
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+_CLAUSE_END = re.compile(r"[,;:\u2014-][\"')\]]*$")
+
+
+def switch_penalties(text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float) -> np.ndarray:
+    """Cost of a section change before each word after the first: cheap after a sentence end,
+    dearer after a comma or dash, dearest mid-clause (gold labels follow sentences and clauses)."""
+    out = np.full(max(len(words) - 1, 0), inside, dtype=float)
+    for i in range(1, len(words)):
+        prev = text[words[i - 1][0] : words[i - 1][1]]
+        if _SENTENCE_END.search(prev):
+            out[i - 1] = sentence
+        elif _CLAUSE_END.search(prev):
+            out[i - 1] = clause
+    return out
+
+
+def viterbi(scores: np.ndarray, switch_penalty: float | np.ndarray) -> np.ndarray:
+    """Best label per word under sum(log-prob) - penalty * (label changes).
+
+    ``switch_penalty`` is one cost for every boundary or an array with the cost of
+    changing label before word i+1 (length n-1).
+    """
     n, k = scores.shape
     if n == 0:
         return np.zeros(0, dtype=int)
+    penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=float), (max(n - 1, 0),))
     back = np.zeros((n, k), dtype=int)
     best = scores[0].copy()
     stay = np.eye(k, dtype=bool)
     for i in range(1, n):
-        cand = best[:, None] - switch_penalty * (~stay)  # from row -> to col
+        cand = best[:, None] - penalties[i - 1] * (~stay)  # from row -> to col
         back[i] = cand.argmax(0)
         best = cand.max(0) + scores[i]
     path = np.zeros(n, dtype=int)

@@ -51,7 +51,10 @@ class ScorerConfig:
     quality_loss_weight: float = 1.0
     facts_loss_weight: float = 0.5
     detach_result_mask: bool = True  # quality loss does not push the section head around
-    switch_penalty: float = 1.0  # decoding: log-prob cost of starting a new section between words
+    switch_penalty: float = 1.0  # decoding: log-prob cost of a new section mid-clause (calibrated on dev)
+    clause_penalty: float = 0.5  # ... after a comma, semicolon, colon or dash
+    sentence_penalty: float = 0.1  # ... after a sentence end
+    label_bias: dict = field(default_factory=dict)  # decoding: log-prior offsets per label, e.g. for rare TASK (calibrated on dev)
     base_model: str = ""  # where the encoder weights came from, for the record
     training: dict = field(default_factory=dict)  # resolved run config, for the record
 

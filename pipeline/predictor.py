@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, viterbi, word_scores
+from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
 from pipeline.features import WindowCollator, encode
 from pipeline.modeling import CONFIG_NAME, StarScorerModel
 from pipeline.paths import MODELS_DIR, REGISTERED_MODEL_NAME
@@ -64,11 +64,18 @@ class StarScorer:
                 raise ValueError(f"expected answer {i} to be non-empty text, found {text!r:.40}")
         cfg = self.config
         encoded = [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        for i, raw in self.raw_outputs(answers, batch_size, encoded):
+            yield i, self.decode(answers[i], *raw)
+
+    def raw_outputs(self, answers: list[str], batch_size: int = 16, encoded: list | None = None) -> Iterator[tuple[int, tuple]]:
+        """(index, (encoding, window log-probs, cumulative logits, fact logits)): the model's part, before decoding."""
+        cfg = self.config
+        encoded = encoded or [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in _batches(order, encoded, batch_size):
             outputs = self._forward([encoded[i] for i in batch])
             for i, out in zip(batch, outputs):
-                yield i, self._decode(answers[i], encoded[i], *out)
+                yield i, (encoded[i], *out)
 
     def score_rows(self, rows: list[dict], batch_size: int = 16, progress=None) -> list[dict]:
         """One output row per input row, in input order; a bad row gets ``error`` and the rest go on.
@@ -130,10 +137,14 @@ class StarScorer:
             results.append((wins, cum[a], facts[a]))
         return results
 
-    def _decode(self, text: str, enc, window_logprobs, cum_logits, facts_logits) -> dict:
+    def decode(self, text: str, enc, window_logprobs, cum_logits, facts_logits) -> dict:
+        cfg = self.config
         token_logp = merge_windows(window_logprobs, enc.windows, len(enc.input_ids))
         words, scores = word_scores(text, enc.offsets, token_logp)
-        path = viterbi(scores, self.config.switch_penalty)
+        if cfg.label_bias:
+            scores = scores + np.array([cfg.label_bias.get(label, 0.0) for label in self.labels])
+        penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty)
+        path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
         found = {s["label"] for s in sections}
         quality = quality_from_logits(cum_logits, facts_logits, list(self.config.facts), "RESULT" in found)

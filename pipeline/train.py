@@ -25,6 +25,7 @@ from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallba
 
 from pipeline import tracking
 from pipeline.augment import augment_records
+from pipeline.calibrate import calibrate_decoding
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from pipeline.data import load_jsonl
 from pipeline.evaluate import write_report
@@ -45,7 +46,7 @@ class ModelArguments:
     max_length: int = field(default=512, metadata={"help": "encoder window in tokens; MiniLM's positions stop at 512"})
     stride: int = field(default=128, metadata={"help": "overlap between windows of long answers"})
     dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
-    class_weighting: str = field(default="sqrt_inverse", metadata={"help": "section loss weights: none | sqrt_inverse"})
+    class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})
     quality_loss_weight: float = field(default=1.0, metadata={"help": "weight of the ordinal score loss"})
     facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V loss"})
     head_lr_multiplier: float = field(default=10.0, metadata={"help": "new heads learn faster than the encoder"})
@@ -71,6 +72,7 @@ class RunArguments:
     reports_dir: str = field(default=str(REPORTS_DIR), metadata={"help": "where evaluation reports go"})
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
+    calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
 
 
 def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, RunArguments, TrainingArguments]:
@@ -89,18 +91,19 @@ def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments,
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def class_weights(examples: list[dict], how: str) -> list[float] | None:
-    if how == "none":
+def class_weights(examples: list[dict], power: float) -> list[float] | None:
+    """Per-label loss weights proportional to (label frequency)^-power, mean 1."""
+    if power == 0:
         return None
-    if how != "sqrt_inverse":
-        raise ValueError(f"expected class_weighting 'none' or 'sqrt_inverse', found {how!r}")
+    if not 0 < power <= 1:
+        raise ValueError(f"expected class_weight_power in [0, 1], found {power}")
     counts = np.ones(len(SECTION_LABELS))
     for ex in examples:
         for labs in ex["window_labels"]:
             for lab in labs:
                 if lab != IGNORE_INDEX:
                     counts[lab] += 1
-    w = 1.0 / np.sqrt(counts / counts.sum())
+    w = (counts / counts.sum()) ** -power
     return (w / w.mean()).round(4).tolist()
 
 
@@ -194,7 +197,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         max_length=model_args.max_length,
         stride=model_args.stride,
         dropout=model_args.dropout,
-        section_class_weights=class_weights(examples, model_args.class_weighting),
+        section_class_weights=class_weights(examples, model_args.class_weight_power),
         quality_loss_weight=model_args.quality_loss_weight,
         facts_loss_weight=model_args.facts_loss_weight,
         switch_penalty=model_args.switch_penalty,
@@ -233,6 +236,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         )
         train_output = trainer.train()
         model = trainer.model
+        if run_args.calibrate_decoding:
+            calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records)
+            mlflow.log_dict(calibration, "decoding_calibration.json")
+            mlflow.log_params({f"decoding.{k}": str(v) for k, v in calibration["best"].items()})
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(str(model_dir))
         (model_dir / "resolved_config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))

@@ -1,9 +1,10 @@
+import json
 import random
 import re
 
 import pytest
 
-from pipeline.augment import TRANSFORMS, augment_records, drop, markers, strip_marker, transcript
+from pipeline.augment import TRANSFORMS, augment_records, drop, markers, strip_marker, transcript, vague
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from pipeline.corpus import RawFormatError, parse_raw_file
 from pipeline.data import validate_record
@@ -74,3 +75,28 @@ def test_augmentation_is_seeded(records):
     assert a == b and a != c
     with pytest.raises(ValueError, match="expected transforms from"):
         augment_records(records, ["shout"], 0.5, 0)
+
+
+def test_vague_replaces_the_result_and_scores_one(records):
+    new = vague(records[0], random.Random(0))
+    validate_record(new, "vague")
+    results = [s["text"] for s in new["segments"] if s["label"] == "RESULT"]
+    assert len(results) == 1 and new["result_quality"] == 1
+    assert "900 a day" not in new["answer"]
+
+
+def test_baselines_fit_and_score(records, tmp_path):
+    from pipeline.baselines import rule_score, run, sentence_units
+
+    text = "we fixed it then latency fell. Good! and more words here"
+    assert [text[s:e] for s, e in sentence_units(text)] == ["we fixed it then latency fell.", "Good!", "and more words here"]
+    assert rule_score("")[0] == 0
+    assert rule_score("Everyone was happy with it.")[0] == 1
+    assert rule_score("Recall went from 0.61 to 0.74, and the queue shrank by about 40% for the support team.")[0] == 4
+    path = tmp_path / "fx.jsonl"
+    copies = [dict(r, id=f"{r['id']}-{k}") for k in range(3) for r in records]
+    path.write_text("".join(json.dumps(r) + "\n" for r in copies))
+    out = run(str(path), [str(path)], tmp_path / "b")
+    figures = out["fx"]["tfidf-lr sentences + tfidf-lr score"]
+    assert 0.0 <= figures["section_macro_f1"] <= 1.0
+    assert (tmp_path / "b" / "fx.json").exists()

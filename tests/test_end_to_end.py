@@ -9,6 +9,7 @@ import pytest
 
 from conftest import FIXTURES, read_jsonl
 from pipeline import evaluate, score, train
+from pipeline.data import segment_spans
 from pipeline.paths import CONFIGS_DIR
 
 
@@ -141,3 +142,31 @@ def test_short_run_on_the_real_base_model(tmp_path, tracking_uri):
         "--output_dir", str(tmp_path / "runs"), "--model_name", "real",
     ])
     assert summary["dev_section_macro_f1"] > 0.0
+
+
+def test_robustness_harness_on_a_tiny_model(trained):
+    from pipeline import robustness
+
+    root, _ = trained
+    result = robustness.run(str(FIXTURES / "answers.jsonl"), str(root / "models" / "tiny"))
+    figures = result["figures"]
+    assert set(figures) == {"markers", "transcript", "fillers", "reorder", "result_removed", "result_vague"}
+    assert figures["transcript"]["answers"] == 7  # fx-0003 is already a lowercase transcript
+    for name in ("transcript", "fillers"):
+        assert 0.0 <= figures[name]["labels_kept"] <= 1.0 and 0.0 <= figures[name]["score_within_one"] <= 1.0
+    assert figures["result_removed"]["answers"] == 7
+    assert set(result["checks"]) and isinstance(result["all_pass"], bool)
+
+
+def test_labels_kept_is_one_for_identical_predictions_and_drops_when_they_change(records):
+    from pipeline.robustness import labels_kept
+
+    rec = records[0]
+    spans = [{"label": s["label"], "start": a.start, "end": a.end} for s, a in zip(rec["segments"], segment_spans(rec["segments"]))]
+    same = {"sections": spans}
+    new = dict(rec, segments=[dict(s, src=i) for i, s in enumerate(rec["segments"])])
+    kept, total = labels_kept(rec, same, new, same)
+    assert kept == total > 0
+    all_other = {"sections": [{"label": "OTHER", "start": 0, "end": len(rec["answer"])}]}
+    kept, total = labels_kept(rec, same, new, all_other)
+    assert kept == 0
