@@ -6,7 +6,9 @@ and saved in the model's config:
   after a sentence end (gold sections follow sentences and clauses);
 - label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
   cross-entropy-trained head under-predicts.
-Coordinate search: penalties, then biases, then penalties again.
+Coordinate search: penalties, then biases, then penalties again. Last, the
+rule that turns the Result head's outputs into one score (ordinal median or
+argmax, or the rubric over the predicted facts), by dev QWK + exact agreement.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import itertools
 import logging
 
-from pipeline.metrics import section_metrics
+from pipeline.decode import SCORE_RULES
+from pipeline.metrics import quality_metrics, section_metrics
 from pipeline.predictor import StarScorer
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,15 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
     search_biases()
     search_penalties()
     final = score()
-    chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty, "label_bias": cfg.label_bias}
+    rules = {}
+    preds_by_rule = {}
+    for rule in SCORE_RULES:
+        cfg.score_rule = rule
+        preds_by_rule[rule] = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        q = quality_metrics([r["result_quality"] for r in records], [p["result_quality"]["score"] for p in preds_by_rule[rule]])
+        rules[rule] = {"qwk": q["qwk"], "exact": q["exact"], "within_one": q["within_one"]}
+    cfg.score_rule = max(rules, key=lambda r: rules[r]["qwk"] + rules[r]["exact"])
+    chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
+              "label_bias": cfg.label_bias, "score_rule": cfg.score_rule}
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
-    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "tried": tried}
+    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "score_rules": rules, "tried": tried}

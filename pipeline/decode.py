@@ -102,14 +102,23 @@ def spans_from_words(text: str, words: list[tuple[int, int]], word_labels: list[
     return spans
 
 
-def quality_from_logits(cum_logits: np.ndarray, facts_logits: np.ndarray, fact_names: list[str], has_result: bool) -> dict:
+SCORE_RULES = ("median", "argmax", "facts")
+
+
+def quality_from_logits(
+    cum_logits: np.ndarray, facts_logits: np.ndarray, fact_names: list[str], has_result: bool, rule: str = "median"
+) -> dict:
     """The 0-4 score, its distribution and the rubric facts, consistent with the sections found.
 
     The rubric gives 0 exactly when there is no RESULT text, so the distribution is
     conditioned on whether the section head found one: without a RESULT the score is 0
     and every fact is false; with one, P(0) is removed and the rest renormalised.
-    The score is the median of the distribution (the ordinal head's natural point estimate).
+    ``rule`` turns that into one score: the distribution's ``median`` (the ordinal
+    head's natural point estimate), its ``argmax``, or ``facts``: the rubric applied
+    to the fact probabilities (each fact holds when p >= 0.5).
     """
+    from pipeline.labels import rubric_score
+
     greater = 1.0 / (1.0 + np.exp(-cum_logits))  # P(score > k), k = 0..3, decreasing
     greater = np.minimum.accumulate(greater)
     probs = np.concatenate([[1.0 - greater[0]], greater[:-1] - greater[1:], [greater[-1]]])
@@ -121,9 +130,16 @@ def quality_from_logits(cum_logits: np.ndarray, facts_logits: np.ndarray, fact_n
     else:
         probs[0] = 0.0
         probs = probs / probs.sum() if probs.sum() > 0 else np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    score = int(np.searchsorted(np.cumsum(probs), 0.5))
+    if rule == "median":
+        score = min(int(np.searchsorted(np.cumsum(probs), 0.5)), len(probs) - 1)
+    elif rule == "argmax":
+        score = int(np.argmax(probs))
+    elif rule == "facts":
+        score = rubric_score(has_result, {name: bool(p >= 0.5) for name, p in zip(fact_names, facts)})
+    else:
+        raise ValueError(f"expected a score rule in {SCORE_RULES}, found {rule!r}")
     return {
-        "score": min(score, len(probs) - 1),
+        "score": score,
         "probabilities": [round(float(p), 4) for p in probs],
         "facts": {name: round(float(p), 4) for name, p in zip(fact_names, facts)},
     }

@@ -147,7 +147,7 @@ class StarScorer:
         path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
         found = {s["label"] for s in sections}
-        quality = quality_from_logits(cum_logits, facts_logits, list(self.config.facts), "RESULT" in found)
+        quality = quality_from_logits(cum_logits, facts_logits, list(cfg.facts), "RESULT" in found, cfg.score_rule)
         return {
             "sections": sections,
             "result_quality": quality,

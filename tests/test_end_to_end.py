@@ -45,7 +45,7 @@ def test_train_saves_tracks_and_registers(trained, tracking_uri):
 
     client = mlflow.MlflowClient(tracking_uri)
     run = client.get_run(summary["run_id"])
-    assert run.data.params["training.learning_rate"] == "8e-05"
+    assert float(run.data.params["training.learning_rate"]) == train.parse(["--config", str(CONFIGS_DIR / "default.yaml")])[3].learning_rate
     history = client.get_metric_history(summary["run_id"], "eval_section_macro_f1")
     assert len(history) == 2  # evaluated after each of the two epochs
     artifacts = [a.path for a in client.list_artifacts(summary["run_id"], "dev_report")]

@@ -102,3 +102,17 @@ def test_collator_flattens_windows_and_maps_them_to_answers(tokenizer, records):
     assert (batch["labels"][batch["content_mask"] == 0] == IGNORE_INDEX).all()
     assert batch["quality"].tolist() == [r["result_quality"] for r in records[:3]]
     assert LABEL2ID["RESULT"] in batch["labels"].unique().tolist()
+
+
+def test_score_rules():
+    cum = np.array([3.0, 1.0, 0.2, -3.0])
+    facts = np.array([3.0, 3.0, 3.0, -3.0])  # T, B, NB hold: the rubric says 4
+    names = ["T", "B", "NB", "V"]
+    assert quality_from_logits(cum, facts, names, True, "facts")["score"] == 4
+    median = quality_from_logits(cum, facts, names, True, "median")["score"]
+    argmax = quality_from_logits(cum, facts, names, True, "argmax")
+    assert argmax["score"] == int(np.argmax(argmax["probabilities"]))
+    assert median in (2, 3)
+    assert quality_from_logits(cum, facts, names, False, "facts")["score"] == 0
+    with pytest.raises(ValueError, match="expected a score rule in"):
+        quality_from_logits(cum, facts, names, True, "mean")
