@@ -8,7 +8,6 @@ transform can be compared with one trained without it, transform by transform.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 from pathlib import Path

@@ -46,8 +46,8 @@ def sentence_units(text: str) -> list[tuple[int, int]]:
 
 def _position_features(units: list[tuple[int, int]], n_chars: int) -> np.ndarray:
     rows = []
-    for i, (s, e) in enumerate(units):
-        rel = s / max(n_chars, 1)
+    for i, (start, _) in enumerate(units):
+        rel = start / max(n_chars, 1)
         rows.append([rel, rel**2, float(i == 0), float(i == len(units) - 1), min(len(units), 40) / 40])
     return np.asarray(rows)
 
@@ -69,7 +69,6 @@ class SentenceSectionBaseline:
 
     def _matrix(self, texts, pos, fit: bool):
         x = self.vec.fit_transform(texts) if fit else self.vec.transform(texts)
-        # the neighbours' words help: a unit after "we had a problem" is rarely a Result
         return hstack([x, csr_matrix(pos)]).tocsr()
 
     def fit(self, records: list[dict]) -> SentenceSectionBaseline:

@@ -10,7 +10,6 @@ whether each corpus target is met.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile
@@ -151,7 +150,7 @@ def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
         w = len(r["answer"].split())
         return "<80 words" if w < 80 else "80-400 words" if w <= 400 else ">400 words"
 
-    out = [f"answers: " + ", ".join(f"{n}={len(recs)}" for n, recs in splits.items()) + f", all={len(allr)}"]
+    out = ["answers: " + ", ".join(f"{n}={len(recs)}" for n, recs in splits.items()) + f", all={len(allr)}"]
     out.append(_table("Styles", by(lambda r: r["style"]), list(STYLES)))
     out.append(_table("Jobs", by(lambda r: "ML" if r["domain"] in ML_DOMAINS else "other jobs"), ["ML", "other jobs"]))
     top = [d for d, _ in Counter(r["domain"] for r in allr).most_common(25)]

@@ -67,7 +67,7 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
     for label in SECTION_LABELS:
         m = s["per_label"][label]
         lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support_chars']} |")
-    lines += [f"", f"Macro-F1 over {', '.join(STAR_LABELS)}: **{s['macro_f1']:.3f}**; over all five: {s['macro_f1_all5']:.3f}; char accuracy {s['char_accuracy']:.3f}.", ""]
+    lines += ["", f"Macro-F1 over {', '.join(STAR_LABELS)}: **{s['macro_f1']:.3f}**; over all five: {s['macro_f1_all5']:.3f}; char accuracy {s['char_accuracy']:.3f}.", ""]
     lines += ["## Result quality (0-4)", "", f"QWK **{q['qwk']:.3f}**, exact {q['exact']:.3f}, within one {q['within_one']:.3f}.", "",
               "Confusion (rows gold, columns predicted):", "", "| gold \\ pred | 0 | 1 | 2 | 3 | 4 |", "|---|---|---|---|---|---|"]
     for i, row in enumerate(q["confusion"]):

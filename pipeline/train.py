@@ -25,15 +25,15 @@ from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallba
 
 from pipeline import tracking
 from pipeline.augment import augment_records
-from pipeline.calibrate import calibrate_decoding
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from pipeline.calibrate import calibrate_decoding
 from pipeline.data import load_jsonl
 from pipeline.evaluate import write_report
-from pipeline.features import IGNORE_INDEX, build_example
+from pipeline.features import IGNORE_INDEX, WindowCollator, build_example
 from pipeline.labels import SECTION_LABELS
 from pipeline.metrics import evaluate_predictions
 from pipeline.modeling import ScorerConfig, StarScorerModel
-from pipeline.paths import DATA_DIR, MODELS_DIR, PROJ_ROOT, REGISTERED_MODEL_NAME, REPORTS_DIR, RUNS_DIR
+from pipeline.paths import DATA_DIR, MODELS_DIR, REGISTERED_MODEL_NAME, REPORTS_DIR
 from pipeline.predictor import StarScorer
 
 logger = logging.getLogger(__name__)
@@ -221,8 +221,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         mlflow.log_dict(resolved, "resolved_config.json")
         mlflow.set_tags({"model_dir": str(model_dir), "n_train": len(train_records), "n_dev": len(dev_records)})
         optimizer = build_optimizer(model, training_args.learning_rate, model_args.head_lr_multiplier, training_args.weight_decay)
-        from pipeline.features import WindowCollator
-
         trainer = ScorerTrainer(
             model=model,
             args=training_args,

@@ -6,8 +6,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-
 from conftest import FIXTURES, read_jsonl
+
 from pipeline import evaluate, score, train
 from pipeline.data import segment_spans
 from pipeline.paths import CONFIGS_DIR
