@@ -123,7 +123,15 @@ def slice_metrics(records: list[dict], predictions: list[dict]) -> dict:
     return out
 
 
-def run(data: str, model: str | None = None, out_dir: str | None = None, fmt: str = "md", batch_size: int = 16, log_to_mlflow: bool = True) -> dict:
+def run(
+    data: str,
+    model: str | None = None,
+    out_dir: str | None = None,
+    fmt: str = "md",
+    batch_size: int = 16,
+    log_to_mlflow: bool = True,
+    baselines: bool = True,
+) -> dict:
     from pipeline.data import load_jsonl
     from pipeline.metrics import evaluate_predictions
     from pipeline.paths import REPORTS_DIR
@@ -139,8 +147,8 @@ def run(data: str, model: str | None = None, out_dir: str | None = None, fmt: st
     report["slices"] = slice_metrics(records, preds)
     report["scoring_seconds"] = seconds
     target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / Path(data).stem
-    baselines = _baselines_for(data)
-    files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt, baselines=baselines)
+    baseline_figures = _baselines_for(data, compute=baselines)
+    files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt, baselines=baseline_figures)
     if log_to_mlflow:
         import mlflow
 
@@ -158,10 +166,16 @@ def run(data: str, model: str | None = None, out_dir: str | None = None, fmt: st
             "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"]}
 
 
-def _baselines_for(data: str) -> dict | None:
-    from pipeline.paths import REPORTS_DIR
+def _baselines_for(data: str, compute: bool = True) -> dict | None:
+    """The baselines' figures on ``data``: from ``make baselines`` if run, else fitted now on data/train.jsonl."""
+    from pipeline.paths import DATA_DIR, REPORTS_DIR
 
-    path = REPORTS_DIR / "baselines" / f"{Path(data).stem}.json"
+    out_dir = REPORTS_DIR / "baselines"
+    path = out_dir / f"{Path(data).stem}.json"
+    if not path.exists() and compute and (DATA_DIR / "train.jsonl").exists():
+        from pipeline.baselines import run as run_baselines
+
+        run_baselines(str(DATA_DIR / "train.jsonl"), [data], out_dir)
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -174,8 +188,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--format", choices=("md", "html"), default="md")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    parser.add_argument("--no-baselines", action="store_true", help="do not fit the baselines when their figures are missing")
     args = parser.parse_args(argv)
-    result = run(args.data, args.model, args.out, args.format, args.batch_size, not args.no_mlflow)
+    result = run(args.data, args.model, args.out, args.format, args.batch_size, not args.no_mlflow, not args.no_baselines)
     print(json.dumps(result, indent=2))
     return result
 

@@ -98,7 +98,9 @@ class StarScorerModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.section_head = nn.Linear(hidden, n_labels)
         self.quality_proj = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Dropout(config.dropout))
-        self.score_head = nn.Linear(hidden, 1)
+        # the ordinal score reads the pooled answer and the fact probabilities: the
+        # rubric is monotone in T, B, NB, so one direction over them orders 0-4 well
+        self.score_head = nn.Linear(hidden + len(config.facts), 1)
         # b_0 and the log-gaps of the following thresholds: ordered by construction
         self.threshold_base = nn.Parameter(torch.tensor(-1.5))
         self.threshold_gaps = nn.Parameter(torch.zeros(config.num_scores - 2))
@@ -179,8 +181,9 @@ class StarScorerModel(nn.Module):
             [result_pooled, mean_pooled, torch.log1p(result_mass)[:, None], (result_mass / token_count)[:, None]], -1
         )
         z = self.quality_proj(self.dropout(feats))
-        cum_logits = self.score_head(z) - self.thresholds()[None, :]
         facts_logits = self.facts_head(z)
+        score = self.score_head(torch.cat([z, torch.sigmoid(facts_logits)], -1))
+        cum_logits = score - self.thresholds()[None, :]
 
         loss = None
         if labels is not None:
@@ -193,7 +196,9 @@ class StarScorerModel(nn.Module):
             if quality is not None:
                 levels = torch.arange(cum_logits.size(1), device=quality.device)
                 target = (quality[:, None] > levels[None, :]).to(cum_logits.dtype)
-                loss = loss + self.scorer_config.quality_loss_weight * F.binary_cross_entropy_with_logits(cum_logits, target)
+                # summed over the thresholds (CORAL), averaged over answers
+                ordinal = F.binary_cross_entropy_with_logits(cum_logits, target, reduction="none").sum(1).mean()
+                loss = loss + self.scorer_config.quality_loss_weight * ordinal
             if facts is not None:
                 loss = loss + self.scorer_config.facts_loss_weight * F.binary_cross_entropy_with_logits(facts_logits, facts)
         return ScorerOutput(loss=loss, section_logits=section_logits, cum_logits=cum_logits, facts_logits=facts_logits)

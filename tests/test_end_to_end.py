@@ -108,7 +108,9 @@ def test_score_rejects_unknown_extension(tmp_path):
 def test_evaluate_cli_writes_report_and_logs_it(trained, tmp_path, tracking_uri):
     root, _ = trained
     out_dir = tmp_path / "eval"
-    result = evaluate.main(["--data", str(FIXTURES / "answers.jsonl"), "--model", str(root / "models" / "tiny"), "--out", str(out_dir)])
+    result = evaluate.main(
+        ["--data", str(FIXTURES / "answers.jsonl"), "--model", str(root / "models" / "tiny"), "--out", str(out_dir), "--no-baselines"]
+    )
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert set(metrics["sections"]["per_label"]) == {"SITUATION", "TASK", "ACTION", "RESULT", "OTHER"}
     assert metrics["result_quality"]["qwk"] == pytest.approx(result["qwk"])

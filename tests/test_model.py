@@ -23,7 +23,7 @@ def test_forward_gives_both_heads_and_a_loss_that_trains(tiny_base, tokenizer, r
     assert out.facts_logits.shape == (len(records), 4)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = out.loss.item()
-    for _ in range(15):
+    for _ in range(30):
         loss = model(**batch).loss
         opt.zero_grad()
         loss.backward()
