@@ -6,7 +6,7 @@ and saved in the model's config:
   after a sentence end (gold sections follow sentences and clauses);
 - label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
   cross-entropy-trained head under-predicts.
-Coordinate search: penalties, then biases, then penalties again. Last, the
+Coordinate search: penalties, then biases. Last, the
 rule that turns the Result head's outputs into one score (ordinal median or
 argmax, or the rubric over the predicted facts), by dev QWK + exact agreement.
 """
@@ -63,7 +63,6 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
 
     search_penalties()
     search_biases()
-    search_penalties()
     final = score()
     rules = {}
     preds_by_rule = {}
