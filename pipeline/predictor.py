@@ -62,15 +62,13 @@ class StarScorer:
         for i, text in enumerate(answers):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"expected answer {i} to be non-empty text, found {text!r:.40}")
-        cfg = self.config
-        encoded = [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
-        for i, raw in self.raw_outputs(answers, batch_size, encoded):
+        for i, raw in self.raw_outputs(answers, batch_size):
             yield i, self.decode(answers[i], *raw)
 
-    def raw_outputs(self, answers: list[str], batch_size: int = 16, encoded: list | None = None) -> Iterator[tuple[int, tuple]]:
+    def raw_outputs(self, answers: list[str], batch_size: int = 16) -> Iterator[tuple[int, tuple]]:
         """(index, (encoding, window log-probs, cumulative logits, fact logits)): the model's part, before decoding."""
         cfg = self.config
-        encoded = encoded or [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        encoded = [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in _batches(order, encoded, batch_size):
             outputs = self._forward([encoded[i] for i in batch])
