@@ -20,10 +20,12 @@ from pipeline.predictor import StarScorer
 logger = logging.getLogger(__name__)
 
 
-def run(models: list[str], data: str, seed: int = 0) -> dict:
+def run(models: list[str], data: str, seed: int = 0, transforms: list[str] | None = None) -> dict:
     records = load_jsonl(data)
     variants = {"original": records}
     for name, fn in TRANSFORMS.items():
+        if transforms and name not in transforms:
+            continue
         rng = random.Random(seed)
         variants[name] = [fn(r, rng) for r in records]
     table: dict[str, dict] = {}
@@ -52,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--data", default="data/dev.jsonl")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--transforms", nargs="*", default=None, help="only these rewrites of the data (default: all)")
     args = parser.parse_args(argv)
-    table = run(args.models, args.data, args.seed)
+    table = run(args.models, args.data, args.seed, args.transforms)
     print(markdown(table))
     return table
 
