@@ -6,27 +6,11 @@ Output: one row per input row with the batch scorer's fields as columns.
 
 from __future__ import annotations
 
-import json
-
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-OUTPUT_COLUMNS = ("id", "sections", "result_quality", "missing_sections", "error")
-
-
-def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Scorer rows -> DataFrame; nested fields as JSON strings so every column has one plain type."""
-    return pd.DataFrame(
-        {
-            "id": [str(r["id"]) for r in rows],
-            "sections": [json.dumps(r["sections"], ensure_ascii=False) for r in rows],
-            "result_quality": [json.dumps(r["result_quality"]) for r in rows],
-            "missing_sections": [json.dumps(r["missing_sections"]) for r in rows],
-            "error": [r["error"] or "" for r in rows],
-        },
-        columns=list(OUTPUT_COLUMNS),
-    )
+from pipeline.score import rows_to_frame
 
 
 class StarScorerPyfunc(PythonModel):

@@ -55,6 +55,23 @@ def read_rows(path: str | Path) -> list[dict]:
     return rows
 
 
+OUTPUT_COLUMNS = ("id", "sections", "result_quality", "missing_sections", "error")
+
+
+def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Scorer rows -> DataFrame; nested fields as JSON strings so every column has one plain type."""
+    return pd.DataFrame(
+        {
+            "id": [str(r["id"]) for r in rows],
+            "sections": [json.dumps(r["sections"], ensure_ascii=False) for r in rows],
+            "result_quality": [json.dumps(r["result_quality"]) for r in rows],
+            "missing_sections": [json.dumps(r["missing_sections"]) for r in rows],
+            "error": [r["error"] or "" for r in rows],
+        },
+        columns=list(OUTPUT_COLUMNS),
+    )
+
+
 def write_rows(rows: list[dict], path: str | Path) -> None:
     path = Path(path)
     fmt = _format(path)
@@ -64,15 +81,7 @@ def write_rows(rows: list[dict], path: str | Path) -> None:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         return
-    flat = pd.DataFrame(
-        {
-            "id": [str(r["id"]) for r in rows],
-            "sections": [json.dumps(r["sections"], ensure_ascii=False) for r in rows],
-            "result_quality": [json.dumps(r["result_quality"]) for r in rows],
-            "missing_sections": [json.dumps(r["missing_sections"]) for r in rows],
-            "error": [r["error"] for r in rows],
-        }
-    )
+    flat = rows_to_frame(rows)
     if fmt == "csv":
         flat.to_csv(path, index=False)
     else:

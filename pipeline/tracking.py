@@ -89,8 +89,8 @@ def log_scorer(model_dir: Path, registered_name: str | None, alias: str = "champ
 
 
 def _example_output(model_dir: Path, example: pd.DataFrame) -> pd.DataFrame:
-    from pipeline.mlflow_model import rows_to_frame
     from pipeline.predictor import StarScorer
+    from pipeline.score import rows_to_frame
 
     scorer = StarScorer.load(model_dir)
     return rows_to_frame(scorer.score_rows(example.to_dict("records")))
