@@ -65,11 +65,10 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
     search_biases()
     final = score()
     rules = {}
-    preds_by_rule = {}
     for rule in SCORE_RULES:
         cfg.score_rule = rule
-        preds_by_rule[rule] = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
-        q = quality_metrics([r["result_quality"] for r in records], [p["result_quality"]["score"] for p in preds_by_rule[rule]])
+        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        q = quality_metrics([r["result_quality"] for r in records], [p["result_quality"]["score"] for p in preds])
         rules[rule] = {"qwk": q["qwk"], "exact": q["exact"], "within_one": q["within_one"]}
     cfg.score_rule = max(rules, key=lambda r: rules[r]["qwk"] + rules[r]["exact"])
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from pipeline.labels import rubric_score
+
 _WORD = re.compile(r"\S+")
 
 
@@ -117,8 +119,6 @@ def quality_from_logits(
     head's natural point estimate), its ``argmax``, or ``facts``: the rubric applied
     to the fact probabilities (each fact holds when p >= 0.5).
     """
-    from pipeline.labels import rubric_score
-
     greater = 1.0 / (1.0 + np.exp(-cum_logits))  # P(score > k), k = 0..3, decreasing
     greater = np.minimum.accumulate(greater)
     probs = np.concatenate([[1.0 - greater[0]], greater[:-1] - greater[1:], [greater[-1]]])
