@@ -139,6 +139,11 @@ def drop(record: dict, rng: random.Random, label: str | None = None) -> dict:
     return _rebuild(record, segs, f"drop-{label.lower()}")
 
 
+def drop_result(record: dict, rng: random.Random) -> dict:
+    """The answer without its Result: it must score 0, and its last Action must stay an Action."""
+    return drop(record, rng, "RESULT")
+
+
 VAGUE_CLAIMS = (
     "In the end it was seen as a big success.",
     "Everyone was really happy with how it turned out.",
@@ -169,6 +174,7 @@ TRANSFORMS: dict[str, Callable[[dict, random.Random], dict]] = {
     "markers": markers,
     "reorder": reorder,
     "drop": drop,
+    "drop_result": drop_result,
     "vague": vague,
 }
 

@@ -1,4 +1,4 @@
-"""Model outputs -> the scorer's answer: merged windows, word-level sections, the 0-4 score."""
+"""Model outputs -> the scorer's answer: word-level sections, the 0-4 score."""
 
 from __future__ import annotations
 
@@ -9,23 +9,6 @@ import numpy as np
 from pipeline.labels import rubric_score
 
 _WORD = re.compile(r"\S+")
-
-
-def merge_windows(
-    window_logprobs: list[np.ndarray], windows: list[tuple[int, int]], n_tokens: int
-) -> np.ndarray:
-    """Per-token log-probs from overlapping windows, weighting each window by how
-    central the token sits in it (a token near a window edge saw little context)."""
-    n_labels = window_logprobs[0].shape[-1] if window_logprobs else 1
-    total = np.zeros((n_tokens, n_labels))
-    weight = np.zeros(n_tokens)
-    for logp, (start, end) in zip(window_logprobs, windows):
-        width = end - start
-        pos = np.arange(width)
-        w = np.minimum(pos + 1, width - pos).astype(float)  # distance to the nearer edge
-        total[start:end] += logp[:width] * w[:, None]
-        weight[start:end] += w
-    return total / np.maximum(weight, 1e-9)[:, None]
 
 
 def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:

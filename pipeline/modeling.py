@@ -1,13 +1,19 @@
 """One encoder, two heads read in one forward pass.
 
-- sections: token classification over SECTION_LABELS;
+- sections: the encoder reads an answer in overlapping windows; its token states
+  are put back together per answer, mean-pooled per unit (a sentence, or a chunk
+  of a long one) and a bidirectional GRU reads the units of the whole answer, so
+  each unit is judged in the context of every other one (what came before and
+  after, however far). Each token is labelled from its own state and its unit's
+  context; an auxiliary loss labels the units themselves;
 - result quality: pooled over the tokens the section head believes are RESULT
   (and the whole answer), an ordinal 0-4 score with cumulative logits
   (P(score > k) = sigmoid(s - b_k), ordered thresholds b_0 < ... < b_3) and four
   rubric facts T, B, NB, V as independent probabilities.
 
 Windows of one answer are flattened into the batch; ``answer_index`` maps each
-window to its answer so the quality head pools across all of an answer's windows.
+window to its answer and ``token_pos`` each window token to its place in the
+answer, so both heads see the whole answer, not one window.
 
 Saved as ``model.safetensors`` + ``scorer_config.json`` (+ the tokenizer files):
 loading reads tensors and JSON only, never pickled code.
@@ -47,6 +53,9 @@ class ScorerConfig:
     max_length: int = 512  # encoder window in tokens, [CLS] and [SEP] included
     stride: int = 128  # overlap between windows: every token sees >= 64 tokens of context
     dropout: float = 0.1
+    unit_hidden: int = 128  # GRU width per direction over the units of an answer
+    unit_features: int = 3  # per-unit position features (pipeline.features.unit_features)
+    unit_loss_weight: float = 0.5  # auxiliary unit-level section loss
     section_class_weights: list | None = None  # None: plain cross-entropy
     quality_loss_weight: float = 1.0
     facts_loss_weight: float = 0.5
@@ -81,7 +90,8 @@ class ScorerConfig:
 @dataclass
 class ScorerOutput(ModelOutput):
     loss: torch.Tensor | None = None
-    section_logits: torch.Tensor | None = None  # (windows, tokens, labels)
+    section_logits: torch.Tensor | None = None  # (answers, content tokens, labels)
+    unit_logits: torch.Tensor | None = None  # (answers, units, labels)
     cum_logits: torch.Tensor | None = None  # (answers, num_scores - 1)
     facts_logits: torch.Tensor | None = None  # (answers, facts)
 
@@ -96,7 +106,12 @@ class StarScorerModel(nn.Module):
         hidden = enc_config.hidden_size
         n_labels = len(config.id2label)
         self.dropout = nn.Dropout(config.dropout)
-        self.section_head = nn.Linear(hidden, n_labels)
+        self.unit_proj = nn.Sequential(nn.Linear(hidden + config.unit_features, 2 * config.unit_hidden), nn.GELU())
+        self.unit_rnn = nn.GRU(
+            2 * config.unit_hidden, config.unit_hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=config.dropout
+        )
+        self.unit_head = nn.Linear(2 * config.unit_hidden, n_labels)
+        self.section_head = nn.Linear(hidden + 2 * config.unit_hidden, n_labels)
         self.quality_proj = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Dropout(config.dropout))
         # the ordinal score reads the pooled answer and the fact probabilities: the
         # rubric is monotone in T, B, NB, so one direction over them orders 0-4 well
@@ -109,7 +124,7 @@ class StarScorerModel(nn.Module):
         self.register_buffer(
             "class_weights", torch.tensor(weights, dtype=torch.float) if weights else torch.ones(n_labels), persistent=False
         )
-        for module in (self.section_head, self.quality_proj[0], self.score_head, self.facts_head):
+        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.quality_proj[0], self.score_head, self.facts_head):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
@@ -153,30 +168,55 @@ class StarScorerModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         answer_index: torch.Tensor,
-        content_mask: torch.Tensor | None = None,
+        token_pos: torch.Tensor,
+        token_unit: torch.Tensor,
+        unit_features: torch.Tensor,
         labels: torch.Tensor | None = None,
+        unit_labels: torch.Tensor | None = None,
         quality: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
     ) -> ScorerOutput:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        section_logits = self.section_head(self.dropout(hidden))
+        tokens = self.answer_states(input_ids, attention_mask, answer_index, token_pos, token_unit.shape)
+        return self.heads(tokens, token_unit, unit_features, labels, unit_labels, quality, facts)
 
-        if content_mask is None:
-            content_mask = attention_mask
-        mask = content_mask.to(hidden.dtype)
-        p_result = section_logits.softmax(-1)[..., RESULT_ID] * mask
+    def answer_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, answer_index: torch.Tensor, token_pos: torch.Tensor, shape
+    ) -> torch.Tensor:
+        """The encoder's part: (answers, content tokens, hidden) states, windows put back together."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return answer_tokens(hidden, answer_index, token_pos, shape)
+
+    def heads(
+        self,
+        tokens: torch.Tensor,
+        token_unit: torch.Tensor,
+        unit_features: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        unit_labels: torch.Tensor | None = None,
+        quality: torch.Tensor | None = None,
+        facts: torch.Tensor | None = None,
+    ) -> ScorerOutput:
+        """Everything after the encoder, from answer-level token states (so the heads can be refit on cached states)."""
+        token_mask = (token_unit >= 0).to(tokens.dtype)
+
+        # units: mean of their tokens, read in order by a GRU over the whole answer
+        units = pool_by_index(tokens, token_unit, unit_features.size(1))
+        n_units = (token_unit.max(1).values + 1).clamp(min=1)
+        unit_in = self.unit_proj(self.dropout(torch.cat([units, unit_features.to(units.dtype)], -1)))
+        packed = nn.utils.rnn.pack_padded_sequence(unit_in, n_units.cpu(), batch_first=True, enforce_sorted=False)
+        unit_ctx, _ = self.unit_rnn(packed)
+        unit_ctx, _ = nn.utils.rnn.pad_packed_sequence(unit_ctx, batch_first=True, total_length=unit_in.size(1))
+        unit_logits = self.unit_head(self.dropout(unit_ctx))
+        token_ctx = torch.gather(unit_ctx, 1, token_unit.clamp(min=0)[..., None].expand(-1, -1, unit_ctx.size(-1)))
+        section_logits = self.section_head(self.dropout(torch.cat([tokens, token_ctx], -1)))
+
+        p_result = section_logits.softmax(-1)[..., RESULT_ID] * token_mask
         if self.scorer_config.detach_result_mask:
             p_result = p_result.detach()
-        n_answers = int(answer_index.max().item()) + 1
-
-        def per_answer(x: torch.Tensor) -> torch.Tensor:  # (windows, ...) -> (answers, ...)
-            out = x.new_zeros((n_answers, *x.shape[1:]))
-            return out.index_add_(0, answer_index, x)
-
-        result_mass = per_answer(p_result.sum(1))
-        token_count = per_answer(mask.sum(1)).clamp(min=1.0)
-        result_pooled = per_answer(torch.einsum("wt,wth->wh", p_result, hidden)) / (result_mass[:, None] + 1e-4)
-        mean_pooled = per_answer(torch.einsum("wt,wth->wh", mask, hidden)) / token_count[:, None]
+        result_mass = p_result.sum(1)
+        token_count = token_mask.sum(1).clamp(min=1.0)
+        result_pooled = torch.einsum("at,ath->ah", p_result, tokens) / (result_mass[:, None] + 1e-4)
+        mean_pooled = torch.einsum("at,ath->ah", token_mask, tokens) / token_count[:, None]
         feats = torch.cat(
             [result_pooled, mean_pooled, torch.log1p(result_mass)[:, None], (result_mass / token_count)[:, None]], -1
         )
@@ -187,12 +227,12 @@ class StarScorerModel(nn.Module):
 
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                section_logits.reshape(-1, section_logits.size(-1)),
-                labels.reshape(-1),
-                weight=self.class_weights.to(section_logits.dtype),
-                ignore_index=-100,
-            )
+            weight = self.class_weights.to(section_logits.dtype)
+            n_labels = section_logits.size(-1)
+            loss = F.cross_entropy(section_logits.reshape(-1, n_labels), labels.reshape(-1), weight=weight, ignore_index=-100)
+            if unit_labels is not None:
+                unit_loss = F.cross_entropy(unit_logits.reshape(-1, n_labels), unit_labels.reshape(-1), weight=weight, ignore_index=-100)
+                loss = loss + self.scorer_config.unit_loss_weight * unit_loss
             if quality is not None:
                 levels = torch.arange(cum_logits.size(1), device=quality.device)
                 target = (quality[:, None] > levels[None, :]).to(cum_logits.dtype)
@@ -201,7 +241,30 @@ class StarScorerModel(nn.Module):
                 loss = loss + self.scorer_config.quality_loss_weight * ordinal
             if facts is not None:
                 loss = loss + self.scorer_config.facts_loss_weight * F.binary_cross_entropy_with_logits(facts_logits, facts)
-        return ScorerOutput(loss=loss, section_logits=section_logits, cum_logits=cum_logits, facts_logits=facts_logits)
+        return ScorerOutput(
+            loss=loss, section_logits=section_logits, unit_logits=unit_logits, cum_logits=cum_logits, facts_logits=facts_logits
+        )
+
+
+def answer_tokens(hidden: torch.Tensor, answer_index: torch.Tensor, token_pos: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """(windows, window tokens, hidden) -> (answers, content tokens, hidden): a token seen by
+    two overlapping windows gets the mean of both states; [CLS], [SEP] and padding are dropped."""
+    n_answers, n_tokens = shape
+    keep = token_pos >= 0
+    flat = (answer_index[:, None] * n_tokens + token_pos)[keep]
+    out = hidden.new_zeros((n_answers * n_tokens, hidden.size(-1))).index_add_(0, flat, hidden[keep])
+    count = hidden.new_zeros(n_answers * n_tokens).index_add_(0, flat, hidden.new_ones(flat.numel()))
+    return (out / count.clamp(min=1.0)[:, None]).view(n_answers, n_tokens, -1)
+
+
+def pool_by_index(tokens: torch.Tensor, index: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Mean of each answer's tokens per group (index -1: no group) -> (answers, groups, hidden)."""
+    n_answers, n_tokens, width = tokens.shape
+    keep = index >= 0
+    flat = (torch.arange(n_answers, device=index.device)[:, None] * n_groups + index)[keep]
+    out = tokens.new_zeros((n_answers * n_groups, width)).index_add_(0, flat, tokens[keep])
+    count = tokens.new_zeros(n_answers * n_groups).index_add_(0, flat, tokens.new_ones(flat.numel()))
+    return (out / count.clamp(min=1.0)[:, None]).view(n_answers, n_groups, width)
 
 
 def section_labels(config: ScorerConfig) -> list[str]:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
-from pipeline.features import WindowCollator, encode
+from pipeline.decode import quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
+from pipeline.features import WindowCollator, answer_inputs
 from pipeline.modeling import CONFIG_NAME, StarScorerModel
 from pipeline.paths import MODELS_DIR, REGISTERED_MODEL_NAME
 
@@ -66,12 +66,13 @@ class StarScorer:
             yield i, self.decode(answers[i], *raw)
 
     def raw_outputs(self, answers: list[str], batch_size: int = 16) -> Iterator[tuple[int, tuple]]:
-        """(index, (encoding, window log-probs, cumulative logits, fact logits)): the model's part, before decoding."""
+        """(index, (encoding, token log-probs, cumulative logits, fact logits)): the model's part, before decoding."""
         cfg = self.config
-        encoded = [encode(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        encoded = [enc for enc, _, _ in prepared]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in _batches(order, encoded, batch_size):
-            outputs = self._forward([encoded[i] for i in batch])
+            outputs = self._forward([prepared[i][2] for i in batch], [len(encoded[i].input_ids) for i in batch])
             for i, out in zip(batch, outputs):
                 yield i, (encoded[i], *out)
 
@@ -116,28 +117,16 @@ class StarScorer:
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
-    def _forward(self, items: list) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
-        tok = self.tokenizer
-        examples = [
-            {"window_input_ids": [[tok.cls_token_id, *e.input_ids[s:t], tok.sep_token_id] for s, t in e.windows]}
-            for e in items
-        ]
-        batch = {k: v.to(self.device) for k, v in self.collator(examples).items()}
+    def _forward(self, inputs: list[dict], n_tokens: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
         out = self.model(**batch)
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
         cum = out.cum_logits.float().cpu().numpy()
         facts = out.facts_logits.float().cpu().numpy()
-        index = batch["answer_index"].cpu().numpy()
-        results = []
-        for a, e in enumerate(items):
-            rows = np.flatnonzero(index == a)
-            wins = [logp[r, 1 : 1 + (t - s)] for r, (s, t) in zip(rows, e.windows)]
-            results.append((wins, cum[a], facts[a]))
-        return results
+        return [(logp[a, :n], cum[a], facts[a]) for a, n in enumerate(n_tokens)]
 
-    def decode(self, text: str, enc, window_logprobs, cum_logits, facts_logits) -> dict:
+    def decode(self, text: str, enc, token_logp, cum_logits, facts_logits) -> dict:
         cfg = self.config
-        token_logp = merge_windows(window_logprobs, enc.windows, len(enc.input_ids))
         words, scores = word_scores(text, enc.offsets, token_logp)
         if cfg.label_bias:
             scores = scores + np.array([cfg.label_bias.get(label, 0.0) for label in self.labels])

@@ -25,6 +25,7 @@ from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallba
 
 from pipeline import tracking
 from pipeline.augment import augment_records
+from pipeline.refit import refit_heads
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from pipeline.calibrate import calibrate_decoding
 from pipeline.data import load_jsonl
@@ -52,6 +53,9 @@ class ModelArguments:
     head_lr_multiplier: float = field(default=10.0, metadata={"help": "new heads learn faster than the encoder"})
     freeze_layers: int = field(default=0, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
     switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
+    unit_loss_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary unit-level section loss"})
+    head_refit_epochs: int = field(default=0, metadata={"help": "after fine-tuning, refit the heads on cached encoder states for this many epochs (0: off)"})
+    head_refit_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head refit (one-cycle)"})
 
 
 @dataclass
@@ -60,6 +64,10 @@ class DataArguments:
     dev_file: str = field(default=str(DATA_DIR / "dev.jsonl"), metadata={"help": "labelled JSONL for model selection"})
     augment: str = field(default="", metadata={"help": "comma-separated transforms from pipeline.augment, '' for none"})
     augment_fraction: float = field(default=0.3, metadata={"help": "share of training answers each transform copies"})
+    augment_mode: str = field(
+        default="add",
+        metadata={"help": "add: copies join the originals; replace: a copy takes its original's place (same steps, same time)"},
+    )
     max_train_samples: int = field(default=0, metadata={"help": "cap on training answers (0: all); for smoke runs"})
     max_dev_samples: int = field(default=0, metadata={"help": "cap on dev answers (0: all)"})
 
@@ -91,6 +99,19 @@ def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments,
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def with_copies(records: list[dict], copies: list[dict], mode: str) -> list[dict]:
+    """The training set with augmented ``copies`` added, or put in place of the answers they were made from
+    (the first copy of an answer wins; the set keeps its size, so a run keeps its step count)."""
+    if mode == "add":
+        return records + copies
+    if mode != "replace":
+        raise ValueError(f"expected augment_mode add or replace, found {mode!r}")
+    by_source: dict[str, dict] = {}
+    for copy in copies:
+        by_source.setdefault(copy["id"].split("#", 1)[0], copy)
+    return [by_source.get(r["id"], r) for r in records]
+
+
 def class_weights(examples: list[dict], power: float) -> list[float] | None:
     """Per-label loss weights proportional to (label frequency)^-power, mean 1."""
     if power == 0:
@@ -99,10 +120,9 @@ def class_weights(examples: list[dict], power: float) -> list[float] | None:
         raise ValueError(f"expected class_weight_power in [0, 1], found {power}")
     counts = np.ones(len(SECTION_LABELS))
     for ex in examples:
-        for labs in ex["window_labels"]:
-            for lab in labs:
-                if lab != IGNORE_INDEX:
-                    counts[lab] += 1
+        for lab in ex["token_labels"]:
+            if lab != IGNORE_INDEX:
+                counts[lab] += 1
     w = (counts / counts.sum()) ** -power
     return (w / w.mean()).round(4).tolist()
 
@@ -181,12 +201,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
     if data_args.max_dev_samples:
         dev_records = dev_records[: data_args.max_dev_samples]
     transforms = [t.strip() for t in data_args.augment.split(",") if t.strip()]
-    n_original = len(train_records)
     if transforms:
-        train_records = train_records + augment_records(
-            train_records, transforms, fraction=data_args.augment_fraction, seed=training_args.seed
-        )
-    logger.info("training on %d answers (%d augmented), selecting on %d", len(train_records), len(train_records) - n_original, len(dev_records))
+        copies = augment_records(train_records, transforms, fraction=data_args.augment_fraction, seed=training_args.seed)
+        train_records = with_copies(train_records, copies, data_args.augment_mode)
+    n_augmented = sum("#" in r["id"] for r in train_records)
+    logger.info("training on %d answers (%d augmented), selecting on %d", len(train_records), n_augmented, len(dev_records))
 
     base_path, local_only = resolve_base_model(model_args.base_model, offline=model_args.offline)
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=local_only)
@@ -201,6 +220,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         quality_loss_weight=model_args.quality_loss_weight,
         facts_loss_weight=model_args.facts_loss_weight,
         switch_penalty=model_args.switch_penalty,
+        unit_loss_weight=model_args.unit_loss_weight,
         base_model=model_args.base_model,
     )
     model = StarScorerModel.from_encoder(base_path, config, local_files_only=local_only)
@@ -220,13 +240,14 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         mlflow.log_params(_flat_params(resolved))
         mlflow.log_dict(resolved, "resolved_config.json")
         mlflow.set_tags({"model_dir": str(model_dir), "n_train": len(train_records), "n_dev": len(dev_records)})
+        collator = WindowCollator(tokenizer.pad_token_id)
         optimizer = build_optimizer(model, training_args.learning_rate, model_args.head_lr_multiplier, training_args.weight_decay)
         trainer = ScorerTrainer(
             model=model,
             args=training_args,
             train_dataset=Dataset.from_list(examples),
             eval_dataset=Dataset.from_list(examples[:1]),  # placeholder: evaluate() scores dev_records
-            data_collator=WindowCollator(tokenizer.pad_token_id),
+            data_collator=collator,
             processing_class=tokenizer,
             optimizers=(optimizer, None),
             callbacks=[MlflowMetricsCallback()],
@@ -234,6 +255,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         )
         train_output = trainer.train()
         model = trainer.model
+        if model_args.head_refit_epochs > 0:
+            refit = refit_heads(
+                model, examples, collator, model_args.head_refit_epochs, model_args.head_refit_lr,
+                batch_size=training_args.per_device_train_batch_size * 2, seed=training_args.seed,
+                on_epoch=lambda epoch, loss: mlflow.log_metric("refit_loss", loss, step=epoch),
+            )
+            mlflow.log_metrics(refit)
         if run_args.calibrate_decoding:
             calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records)
             mlflow.log_dict(calibration, "decoding_calibration.json")

@@ -100,3 +100,17 @@ def test_baselines_fit_and_score(records, tmp_path):
     figures = out["fx"]["tfidf-lr sentences + tfidf-lr score"]
     assert 0.0 <= figures["section_macro_f1"] <= 1.0
     assert (tmp_path / "b" / "fx.json").exists()
+
+
+def test_replace_mode_keeps_the_set_size_and_swaps_in_copies(records):
+    from pipeline.train import with_copies
+
+    copies = augment_records(records, ["reorder", "drop"], fraction=0.5, seed=1)
+    replaced = with_copies(records, copies, "replace")
+    assert len(replaced) == len(records)
+    swapped = [r for r in replaced if "#" in r["id"]]
+    assert swapped and len({r["id"].split("#")[0] for r in swapped}) == len(swapped)
+    assert [r["id"].split("#")[0] for r in replaced] == [r["id"] for r in records]
+    assert len(with_copies(records, copies, "add")) == len(records) + len(copies)
+    with pytest.raises(ValueError, match="expected augment_mode add or replace"):
+        with_copies(records, copies, "mix")

@@ -1,9 +1,11 @@
 import numpy as np
+import torch
 import pytest
 
 from pipeline.data import segment_spans
-from pipeline.decode import merge_windows, quality_from_logits, spans_from_words, viterbi, word_scores
-from pipeline.features import IGNORE_INDEX, WindowCollator, build_example, char_labels, encode, token_labels, window_ranges
+from pipeline.decode import quality_from_logits, spans_from_words, viterbi, word_scores
+from pipeline.features import IGNORE_INDEX, WindowCollator, build_example, char_labels, encode, text_units, token_labels, window_ranges
+from pipeline.modeling import answer_tokens
 from pipeline.labels import LABEL2ID, SECTION_LABELS
 
 
@@ -40,8 +42,14 @@ def _oracle_decode(tokenizer, rec, max_length, stride):
     gold = token_labels(enc.offsets, char_labels(rec["answer"], rec["segments"]))
     onehot = np.full((len(gold), len(SECTION_LABELS)), -20.0)
     onehot[np.arange(len(gold)), gold] = 0.0
-    windows = [onehot[s:e] for s, e in enc.windows]
-    merged = merge_windows(windows, enc.windows, len(gold))
+    # what the encoder would give per window if it knew the answer: the collator's token_pos
+    # must let the model put the windows back together token for token
+    batch = WindowCollator(tokenizer.pad_token_id)([build_example(tokenizer, rec, max_length, stride)])
+    pos = batch["token_pos"]
+    hidden = torch.zeros((*pos.shape, len(SECTION_LABELS)))
+    hidden[pos >= 0] = torch.tensor(onehot, dtype=torch.float)[pos[pos >= 0]]
+    merged = answer_tokens(hidden, batch["answer_index"], pos, batch["token_unit"].shape)[0].numpy()
+    np.testing.assert_allclose(merged, onehot, atol=1e-6)
     words, scores = word_scores(rec["answer"], enc.offsets, merged)
     path = viterbi(scores, switch_penalty=1.0)
     return enc, spans_from_words(rec["answer"], words, [SECTION_LABELS[k] for k in path])
@@ -99,9 +107,37 @@ def test_collator_flattens_windows_and_maps_them_to_answers(tokenizer, records):
     n_windows = sum(len(e["window_input_ids"]) for e in examples)
     assert batch["input_ids"].shape[0] == n_windows > 3
     assert batch["answer_index"].tolist() == [i for i, e in enumerate(examples) for _ in e["window_input_ids"]]
-    assert (batch["labels"][batch["content_mask"] == 0] == IGNORE_INDEX).all()
+    special = (batch["input_ids"] == tokenizer.cls_token_id) | (batch["input_ids"] == tokenizer.sep_token_id)
+    assert (batch["token_pos"][special] == -1).all() and (batch["token_pos"][batch["attention_mask"] == 0] == -1).all()
+    n_tokens = [len(e["token_labels"]) for e in examples]
+    assert [(batch["token_unit"][i] >= 0).sum().item() for i in range(3)] == n_tokens
+    assert (batch["labels"][batch["token_unit"] < 0] == IGNORE_INDEX).all()
+    assert batch["unit_labels"].shape[:2] == batch["unit_features"].shape[:2]
     assert batch["quality"].tolist() == [r["result_quality"] for r in records[:3]]
     assert LABEL2ID["RESULT"] in batch["labels"].unique().tolist()
+
+
+def test_units_are_sentences_and_chunks_of_long_ones():
+    text = 'AUC fell from 0.91 to 0.84. She said "fine." Then we shipped!\nso ' + " ".join(["word"] * 30)
+    units = [text[a:b] for a, b in text_units(text)]
+    assert units[:3] == ["AUC fell from 0.91 to 0.84.", 'She said "fine."', "Then we shipped!"]
+    chunks = [len(u.split()) for u in units[3:]]
+    assert sum(chunks) == 31 and len(chunks) == 3 and max(chunks) - min(chunks) <= 1
+
+
+def test_unit_labels_are_the_majority_label_of_each_unit(tokenizer, records):
+    rec = records[0]
+    ex = build_example(tokenizer, rec, 64, 16)
+    units = text_units(rec["answer"])
+    chars = char_labels(rec["answer"], rec["segments"])
+    assert len(ex["unit_labels"]) == len(units) == len(ex["unit_features"])
+    for (a, b), lab in zip(units, ex["unit_labels"]):
+        piece = chars[a:b][chars[a:b] >= 0]
+        assert (piece == lab).mean() >= 0.5
+    # every content token sits in the unit whose characters hold it
+    enc = encode(tokenizer, rec["answer"], 64, 16)
+    for (start, _), u in zip(enc.offsets, ex["token_unit"]):
+        assert units[u][0] <= start < units[u][1]
 
 
 def test_score_rules():

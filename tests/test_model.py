@@ -17,8 +17,9 @@ def test_forward_gives_both_heads_and_a_loss_that_trains(tiny_base, tokenizer, r
     model = _model(tiny_base)
     batch = _batch(tokenizer, records)
     out = model(**batch)
-    n_windows, width = batch["input_ids"].shape
-    assert out.section_logits.shape == (n_windows, width, 5)
+    n_answers, n_tokens = batch["token_unit"].shape
+    assert out.section_logits.shape == (n_answers, n_tokens, 5)
+    assert out.unit_logits.shape == (*batch["unit_labels"].shape, 5)
     assert out.cum_logits.shape == (len(records), 4)
     assert out.facts_logits.shape == (len(records), 4)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -59,3 +60,29 @@ def test_save_and_load_round_trip_without_pickle(tiny_base, tokenizer, records, 
     assert loaded.scorer_config.labels == ["SITUATION", "TASK", "ACTION", "RESULT", "OTHER"]
     batch = _batch(tokenizer, records[:2])
     torch.testing.assert_close(model(**batch).section_logits, loaded(**batch).section_logits)
+
+
+def test_head_refit_trains_the_heads_and_leaves_the_encoder_alone(tiny_base, tokenizer, records):
+    from pipeline.refit import cache_states, refit_heads
+
+    model = _model(tiny_base)
+    examples = [build_example(tokenizer, r, 48, 12) for r in records]
+    collator = WindowCollator(tokenizer.pad_token_id)
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    head_before = model.section_head.weight.detach().clone()
+
+    # cached states are the encoder's answer-level states, answer by answer
+    states = cache_states(model, examples, collator, "cpu", batch_windows=3)
+    batch = collator(examples)
+    full = model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"], batch["token_pos"], batch["token_unit"].shape)
+    for i, ex in enumerate(examples):
+        torch.testing.assert_close(states[i].float(), full[i, : len(ex["token_unit"])].detach(), atol=2e-3, rtol=2e-3)
+
+    losses = []
+    summary = refit_heads(model, examples, collator, epochs=30, lr=1e-2, batch_size=4, on_epoch=lambda e, loss: losses.append(loss))
+    assert len(losses) == 30 == summary["refit_epochs"]
+    assert losses[-1] < losses[0] * 0.7
+    for k, v in model.encoder.state_dict().items():
+        torch.testing.assert_close(v, encoder_before[k])
+    assert not torch.equal(model.section_head.weight, head_before)
+    assert not model.training
