@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test score evaluate mlflow-ui data data-check data-stats baselines robustness lint
+.PHONY: help venv train test score evaluate mlflow-ui data data-check data-stats baselines robustness seeds lint
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ baselines: $(STAMP) ## scikit-learn baselines on dev and test
 
 robustness: $(STAMP) ## invariance checks of the newest model on the blind test
 	$(PY) -m pipeline.robustness --data $(DATA) $(if $(MODEL),--model $(MODEL))
+
+SEEDS ?= 42 43 44
+seeds: $(STAMP) ## train the default config under SEEDS and report mean and spread on DATA (default: the blind test)
+	$(PY) -m pipeline.seeds --data $(DATA) --seeds $(SEEDS) $(if $(MODELS),--models $(MODELS))
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check pipeline tests

@@ -125,6 +125,23 @@ def test_evaluate_cli_writes_report_and_logs_it(trained, tmp_path, tracking_uri)
     assert runs and runs[0].data.metrics["section_macro_f1"] == pytest.approx(result["section_macro_f1"])
 
 
+def test_seed_spread_over_models(trained, tmp_path, tracking_uri):
+    from pipeline import seeds
+
+    root, _ = trained
+    model = str(root / "models" / "tiny")
+    result = seeds.run(str(FIXTURES / "answers.jsonl"), [], [model, model], "configs/default.yaml", out_dir=tmp_path / "seeds")
+    qwk = result["spread"]["qwk"]
+    assert qwk["std"] == pytest.approx(0.0) and qwk["min"] == qwk["max"] == pytest.approx(qwk["mean"])
+    assert {"f1_TASK", "fact_f1_T", "style=written.section_macro_f1", "within_one"} <= set(result["spread"])
+    table = (tmp_path / "seeds" / "answers.md").read_text()
+    assert "| section_macro_f1 |" in table
+    exp = mlflow.MlflowClient(tracking_uri).get_experiment_by_name("star-scorer-seeds")
+    assert mlflow.MlflowClient(tracking_uri).search_runs([exp.experiment_id])[0].data.metrics["qwk.mean"] == pytest.approx(qwk["mean"])
+    with pytest.raises(ValueError, match="expected --seeds to train or --models"):
+        seeds.run(str(FIXTURES / "answers.jsonl"), [], [], "configs/default.yaml", out_dir=tmp_path / "seeds")
+
+
 def test_configs_all_load():
     for path in sorted(Path(CONFIGS_DIR).glob("*.yaml")):
         model_args, data_args, run_args, training_args = train.parse(["--config", str(path)])
