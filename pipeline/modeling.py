@@ -155,7 +155,15 @@ class StarScorerModel(nn.Module):
         weights = directory / WEIGHTS_NAME
         if not weights.exists():
             raise FileNotFoundError(f"expected weights at {weights}, found none")
-        model.load_state_dict(load_file(str(weights), device=str(device)))
+        state = load_file(str(weights), device=str(device))
+        expected = set(model.state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise ValueError(
+                f"expected weights for this version of the scorer in {directory}; found a different architecture "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]}): retrain it with `make train`"
+            )
+        model.load_state_dict(state)
         return model.to(device).eval()
 
     # -- forward --------------------------------------------------------------
@@ -252,19 +260,22 @@ def answer_tokens(hidden: torch.Tensor, answer_index: torch.Tensor, token_pos: t
     n_answers, n_tokens = shape
     keep = token_pos >= 0
     flat = (answer_index[:, None] * n_tokens + token_pos)[keep]
-    out = hidden.new_zeros((n_answers * n_tokens, hidden.size(-1))).index_add_(0, flat, hidden[keep])
-    count = hidden.new_zeros(n_answers * n_tokens).index_add_(0, flat, hidden.new_ones(flat.numel()))
-    return (out / count.clamp(min=1.0)[:, None]).view(n_answers, n_tokens, -1)
+    return scatter_mean(hidden[keep], flat, n_answers * n_tokens).view(n_answers, n_tokens, -1)
 
 
 def pool_by_index(tokens: torch.Tensor, index: torch.Tensor, n_groups: int) -> torch.Tensor:
     """Mean of each answer's tokens per group (index -1: no group) -> (answers, groups, hidden)."""
-    n_answers, n_tokens, width = tokens.shape
+    n_answers = tokens.size(0)
     keep = index >= 0
     flat = (torch.arange(n_answers, device=index.device)[:, None] * n_groups + index)[keep]
-    out = tokens.new_zeros((n_answers * n_groups, width)).index_add_(0, flat, tokens[keep])
-    count = tokens.new_zeros(n_answers * n_groups).index_add_(0, flat, tokens.new_ones(flat.numel()))
-    return (out / count.clamp(min=1.0)[:, None]).view(n_answers, n_groups, width)
+    return scatter_mean(tokens[keep], flat, n_answers * n_groups).view(n_answers, n_groups, -1)
+
+
+def scatter_mean(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """(n, hidden) rows averaged into ``size`` slots by ``index``; empty slots are zero."""
+    total = values.new_zeros((size, values.size(-1))).index_add_(0, index, values)
+    count = values.new_zeros(size).index_add_(0, index, values.new_ones(index.numel()))
+    return total / count.clamp(min=1.0)[:, None]
 
 
 def section_labels(config: ScorerConfig) -> list[str]:

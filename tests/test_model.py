@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pipeline.features import WindowCollator, build_example
@@ -86,3 +87,14 @@ def test_head_refit_trains_the_heads_and_leaves_the_encoder_alone(tiny_base, tok
         torch.testing.assert_close(v, encoder_before[k])
     assert not torch.equal(model.section_head.weight, head_before)
     assert not model.training
+
+
+def test_loading_weights_of_another_architecture_says_so(tiny_base, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = _model(tiny_base)
+    model.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    save_file({k: v for k, v in state.items() if not k.startswith("unit_rnn.")}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"found a different architecture \(missing \['unit_rnn"):
+        StarScorerModel.from_pretrained(tmp_path)
