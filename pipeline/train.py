@@ -25,7 +25,6 @@ from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallba
 
 from pipeline import tracking
 from pipeline.augment import augment_records
-from pipeline.refit import refit_heads
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from pipeline.calibrate import calibrate_decoding
 from pipeline.data import load_jsonl
@@ -36,6 +35,7 @@ from pipeline.metrics import evaluate_predictions
 from pipeline.modeling import ScorerConfig, StarScorerModel
 from pipeline.paths import DATA_DIR, MODELS_DIR, REGISTERED_MODEL_NAME, REPORTS_DIR
 from pipeline.predictor import StarScorer
+from pipeline.refit import refit_heads
 
 logger = logging.getLogger(__name__)
 

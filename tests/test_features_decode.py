@@ -1,12 +1,21 @@
 import numpy as np
-import torch
 import pytest
+import torch
 
 from pipeline.data import segment_spans
 from pipeline.decode import quality_from_logits, spans_from_words, viterbi, word_scores
-from pipeline.features import IGNORE_INDEX, WindowCollator, build_example, char_labels, encode, text_units, token_labels, window_ranges
-from pipeline.modeling import answer_tokens
+from pipeline.features import (
+    IGNORE_INDEX,
+    WindowCollator,
+    build_example,
+    char_labels,
+    encode,
+    text_units,
+    token_labels,
+    window_ranges,
+)
 from pipeline.labels import LABEL2ID, SECTION_LABELS
+from pipeline.modeling import answer_tokens
 
 
 @pytest.mark.parametrize(("n", "window", "stride"), [(5, 10, 2), (10, 10, 2), (11, 10, 2), (100, 30, 8), (1000, 510, 128)])
