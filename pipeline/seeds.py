@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.paths import REPORTS_DIR
+from pipeline.paths import MODELS_DIR, REPORTS_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def run(data: str, seeds: list[int], models: list[str], config: str, log_to_mlfl
 
     models = list(models)
     for seed in seeds:
+        # under models/seeds/: not registered, and never taken for "the newest model" by score/evaluate
         summary = train.main(["--config", config, "--seed", str(seed), "--registered_model_name", "",
+                              "--models_dir", str(MODELS_DIR / "seeds"), "--reports_dir", str(REPORTS_DIR / "seeds"),
                               "--model_name", f"{Path(config).stem}-seed{seed}-{_stamp()}"])
         models.append(summary["model_dir"])
     if not models:
