@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,11 +130,26 @@ def build_example(tokenizer, record: dict, max_length: int, stride: int) -> dict
     }
 
 
+def window_batches(order: list[int], n_windows: list[int], max_windows: int) -> Iterator[list[int]]:
+    """Consecutive items of ``order`` holding at most ``max_windows`` windows together (one item may hold more)."""
+    batch: list[int] = []
+    n = 0
+    for i in order:
+        if batch and n + n_windows[i] > max_windows:
+            yield batch
+            batch, n = [], 0
+        batch.append(i)
+        n += n_windows[i]
+    if batch:
+        yield batch
+
+
 def _pad(rows: list[list], value, dtype) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=dtype)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=dtype)
+    """Rows of different lengths (of scalars, or of equal-length feature lists) -> one padded tensor."""
+    tensors = [torch.tensor(r, dtype=dtype) for r in rows]
+    out = torch.full((len(rows), max(len(t) for t in tensors), *tensors[0].shape[1:]), value, dtype=dtype)
+    for i, t in enumerate(tensors):
+        out[i, : len(t)] = t
     return out
 
 
@@ -156,14 +172,13 @@ class WindowCollator:
                 windows.append(ids)
                 positions.append([-1, *range(start, start + len(ids) - 2), -1])
                 index.append(i)
-        input_ids = _pad(windows, self.pad_token_id, torch.long)
         batch = {
-            "input_ids": input_ids,
-            "attention_mask": (_pad(positions, -2, torch.long) != -2).long(),
+            "input_ids": _pad(windows, self.pad_token_id, torch.long),
+            "attention_mask": _pad([[1] * len(ids) for ids in windows], 0, torch.long),
             "token_pos": _pad(positions, -1, torch.long),
             "answer_index": torch.tensor(index, dtype=torch.long),
             "token_unit": _pad([ex["token_unit"] for ex in examples], -1, torch.long),
-            "unit_features": _pad_features([ex["unit_features"] for ex in examples]),
+            "unit_features": _pad([ex["unit_features"] for ex in examples], 0.0, torch.float),
         }
         if "token_labels" in examples[0]:
             batch["labels"] = _pad([ex["token_labels"] for ex in examples], IGNORE_INDEX, torch.long)
@@ -173,10 +188,3 @@ class WindowCollator:
             batch["facts"] = torch.tensor([ex["facts"] for ex in examples], dtype=torch.float)
         return batch
 
-
-def _pad_features(rows: list[list[list[float]]]) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.zeros((len(rows), width, len(rows[0][0])), dtype=torch.float)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.float)
-    return out

@@ -33,6 +33,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 from transformers.utils import ModelOutput
 
+from pipeline.features import N_UNIT_FEATURES
 from pipeline.labels import FACTS, ID2LABEL, LABEL2ID, NUM_SCORES, SECTION_LABELS
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class ScorerConfig:
     stride: int = 128  # overlap between windows: every token sees >= 64 tokens of context
     dropout: float = 0.1
     unit_hidden: int = 128  # GRU width per direction over the units of an answer
-    unit_features: int = 3  # per-unit position features (pipeline.features.unit_features)
+    unit_features: int = N_UNIT_FEATURES  # per-unit position features (pipeline.features.unit_features)
     unit_loss_weight: float = 0.5  # auxiliary unit-level section loss
     section_class_weights: list | None = None  # None: plain cross-entropy
     quality_loss_weight: float = 1.0

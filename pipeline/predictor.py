@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 from transformers import AutoTokenizer
 
 from pipeline.decode import quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
-from pipeline.features import WindowCollator, answer_inputs
+from pipeline.features import WindowCollator, answer_inputs, window_batches
 from pipeline.modeling import CONFIG_NAME, StarScorerModel
 from pipeline.paths import MODELS_DIR, REGISTERED_MODEL_NAME
 
@@ -71,8 +71,8 @@ class StarScorer:
         prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
         encoded = [enc for enc, _, _ in prepared]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
-        for batch in _batches(order, encoded, batch_size):
-            outputs = self._forward([prepared[i][2] for i in batch], [len(encoded[i].input_ids) for i in batch])
+        for batch in window_batches(order, [len(e.windows) for e in encoded], batch_size):
+            outputs = self._forward([prepared[i][2] for i in batch])
             for i, out in zip(batch, outputs):
                 yield i, (encoded[i], *out)
 
@@ -117,13 +117,13 @@ class StarScorer:
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
-    def _forward(self, inputs: list[dict], n_tokens: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _forward(self, inputs: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
         out = self.model(**batch)
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
         cum = out.cum_logits.float().cpu().numpy()
         facts = out.facts_logits.float().cpu().numpy()
-        return [(logp[a, :n], cum[a], facts[a]) for a, n in enumerate(n_tokens)]
+        return [(logp[a, : len(inp["token_unit"])], cum[a], facts[a]) for a, inp in enumerate(inputs)]
 
     def decode(self, text: str, enc, token_logp, cum_logits, facts_logits) -> dict:
         cfg = self.config
@@ -162,21 +162,6 @@ def _row_id(row: object, i: int):
 
 def _error_row(rid, error: str) -> dict:
     return {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "error": error}
-
-
-def _batches(order: list[int], encoded: list, max_windows: int) -> Iterable[list[int]]:
-    """Consecutive answers (in length order) holding at most ``max_windows`` windows together."""
-    batch: list[int] = []
-    n = 0
-    for i in order:
-        w = len(encoded[i].windows)
-        if batch and n + w > max_windows:
-            yield batch
-            batch, n = [], 0
-        batch.append(i)
-        n += w
-    if batch:
-        yield batch
 
 
 def newest_local_model(models_dir: Path = MODELS_DIR) -> Path | None:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.features import WindowCollator
+from pipeline.features import WindowCollator, window_batches
 from pipeline.modeling import StarScorerModel
 
 logger = logging.getLogger(__name__)
@@ -30,27 +30,14 @@ def cache_states(model: StarScorerModel, examples: list[dict], collator: WindowC
     """Each example's answer-level token states (float16, on CPU), in order."""
     model.eval()
     out: list[torch.Tensor] = []
-    batch: list[dict] = []
-
-    def flush() -> None:
-        b = collator(batch)
+    for batch in window_batches(range(len(examples)), [len(ex["window_input_ids"]) for ex in examples], batch_windows):
+        b = collator([examples[i] for i in batch])
         states = model.answer_states(
             b["input_ids"].to(device), b["attention_mask"].to(device), b["answer_index"].to(device), b["token_pos"].to(device),
             b["token_unit"].shape,
         )
-        for i, ex in enumerate(batch):
-            out.append(states[i, : len(ex["token_unit"])].to("cpu", torch.float16))
-
-    n = 0
-    for ex in examples:
-        w = len(ex["window_input_ids"])
-        if batch and n + w > batch_windows:
-            flush()
-            batch, n = [], 0
-        batch.append(ex)
-        n += w
-    if batch:
-        flush()
+        for row, i in enumerate(batch):
+            out.append(states[row, : len(examples[i]["token_unit"])].to("cpu", torch.float16))
     return out
 
 

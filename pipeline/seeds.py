@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def run(data: str, seeds: list[int], models: list[str], config: str, log_to_mlfl
         # under models/seeds/: not registered, and never taken for "the newest model" by score/evaluate
         summary = train.main(["--config", config, "--seed", str(seed), "--registered_model_name", "",
                               "--models_dir", str(MODELS_DIR / "seeds"), "--reports_dir", str(REPORTS_DIR / "seeds"),
-                              "--model_name", f"{Path(config).stem}-seed{seed}-{_stamp()}"])
+                              "--model_name", f"{Path(config).stem}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"])
         models.append(summary["model_dir"])
     if not models:
         raise ValueError("expected --seeds to train or --models to evaluate, found neither")
@@ -96,12 +97,6 @@ def run(data: str, seeds: list[int], models: list[str], config: str, log_to_mlfl
 def _metric_name(name: str) -> str:
     """MLflow metric names allow no '=' or '>': style=asr -> style_asr, words>400 -> words_over_400."""
     return name.replace("=", "_").replace(">", "_over_")
-
-
-def _stamp() -> str:
-    import time
-
-    return time.strftime("%Y%m%d-%H%M%S")
 
 
 def main(argv: list[str] | None = None) -> dict:
