@@ -99,6 +99,6 @@ def refit_heads(
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
     model.eval()
-    summary = {"refit_epochs": epochs, "refit_cache_seconds": cached, "refit_seconds": time.time() - started, "refit_final_loss": losses[-1]}
+    summary = {"refit_epochs": epochs, "refit_examples": len(examples), "refit_cache_seconds": cached, "refit_seconds": time.time() - started, "refit_final_loss": losses[-1]}
     logger.info("refit heads: %s", summary)
     return summary

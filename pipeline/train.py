@@ -68,6 +68,10 @@ class DataArguments:
         default="add",
         metadata={"help": "add: copies join the originals; replace: a copy takes its original's place (same steps, same time)"},
     )
+    refit_augment_fraction: float = field(
+        default=0.0,
+        metadata={"help": "stage 2 only: extra copies per transform (add mode), which cost a forward pass each, not a fine-tuning step"},
+    )
     max_train_samples: int = field(default=0, metadata={"help": "cap on training answers (0: all); for smoke runs"})
     max_dev_samples: int = field(default=0, metadata={"help": "cap on dev answers (0: all)"})
 
@@ -201,6 +205,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
     if data_args.max_dev_samples:
         dev_records = dev_records[: data_args.max_dev_samples]
     transforms = [t.strip() for t in data_args.augment.split(",") if t.strip()]
+    refit_copies = []
+    if transforms and data_args.refit_augment_fraction > 0:  # a different sample from stage 1's
+        refit_copies = augment_records(train_records, transforms, data_args.refit_augment_fraction, seed=training_args.seed + 1)
     if transforms:
         copies = augment_records(train_records, transforms, fraction=data_args.augment_fraction, seed=training_args.seed)
         train_records = with_copies(train_records, copies, data_args.augment_mode)
@@ -256,8 +263,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         train_output = trainer.train()
         model = trainer.model
         if model_args.head_refit_epochs > 0:
+            refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride) for r in refit_copies]
             refit = refit_heads(
-                model, examples, collator, model_args.head_refit_epochs, model_args.head_refit_lr,
+                model, refit_examples, collator, model_args.head_refit_epochs, model_args.head_refit_lr,
                 batch_size=training_args.per_device_train_batch_size * 2, seed=training_args.seed,
                 on_epoch=lambda epoch, loss: mlflow.log_metric("refit_loss", loss, step=epoch),
             )

@@ -25,7 +25,7 @@ def trained(tmp_path, tiny_base, tracking_uri):
         "--max_length", "64", "--stride", "16",
         "--max_steps", "2", "--per_device_train_batch_size", "32",  # one step an epoch
         "--eval_strategy", "epoch", "--save_strategy", "epoch", "--load_best_model_at_end", "true",
-        "--head_refit_epochs", "2",
+        "--head_refit_epochs", "2", "--refit_augment_fraction", "0.5",
         "--models_dir", str(tmp_path / "models"),
         "--reports_dir", str(tmp_path / "reports"),
         "--output_dir", str(tmp_path / "runs"),
@@ -51,6 +51,7 @@ def test_train_saves_tracks_and_registers(trained, tracking_uri):
     history = client.get_metric_history(summary["run_id"], "eval_section_macro_f1")
     assert len(history) == 2  # evaluated after each of the two epochs
     assert len(client.get_metric_history(summary["run_id"], "refit_loss")) == 2  # then the heads refit for two epochs
+    assert run.data.metrics["refit_examples"] > 8  # on the 8 answers plus stage 2's own augmented copies
     artifacts = [a.path for a in client.list_artifacts(summary["run_id"], "dev_report")]
     assert "dev_report/metrics.json" in artifacts and "dev_report/confusion_sections.png" in artifacts
     assert client.get_model_version_by_alias("star-scorer", "champion").version in (1, "1")
