@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import FIXTURES, read_jsonl
@@ -141,6 +142,32 @@ def test_seed_spread_over_models(trained, tmp_path, tracking_uri):
     assert mlflow.MlflowClient(tracking_uri).search_runs([exp.experiment_id])[0].data.metrics["qwk.mean"] == pytest.approx(qwk["mean"])
     with pytest.raises(ValueError, match="expected --seeds to train or --models"):
         seeds.run(str(FIXTURES / "answers.jsonl"), [], [], "configs/default.yaml", out_dir=tmp_path / "seeds")
+
+
+def test_refit_probe_reproduces_the_heads_and_adds_stage_two_copies(trained, tmp_path, tracking_uri):
+    from pipeline import refit_probe
+    from pipeline.modeling import StarScorerModel
+    from pipeline.predictor import StarScorer
+
+    root, summary = trained
+    model = root / "models" / "tiny"
+    same = refit_probe.main(["--model", str(model), "--out", str(tmp_path / "same")])
+    assert same["refit_examples"] == mlflow.MlflowClient(tracking_uri).get_run(summary["run_id"]).data.metrics["refit_examples"]
+    text = read_jsonl(FIXTURES / "answers.jsonl")[0]["answer"]
+    (_, (_, logp_a, cum_a, _)), = StarScorer.load(model).raw_outputs([text])
+    (_, (_, logp_b, cum_b, _)), = StarScorer.load(tmp_path / "same").raw_outputs([text])
+    assert np.allclose(logp_a, logp_b, atol=1e-5) and np.allclose(cum_a, cum_b, atol=1e-5)  # its own settings: its own heads
+
+    more = refit_probe.main(["--model", str(model), "--out", str(tmp_path / "more"), "--refit_augment_fraction", "1.0", "--epochs", "1"])
+    assert more["refit_examples"] > same["refit_examples"] and more["refit_epochs"] == 1
+    saved = json.loads((tmp_path / "more" / "scorer_config.json").read_text())["training"]
+    assert saved["data"]["refit_augment_fraction"] == 1.0 and saved["model"]["head_refit_epochs"] == 1
+
+    bare = StarScorerModel.from_pretrained(tmp_path / "same")
+    bare.scorer_config.training = {}
+    bare.save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match="expected a model saved by pipeline.train"):
+        refit_probe.refit_probe(tmp_path / "bare", tmp_path / "x")
 
 
 def test_configs_all_load():
