@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test score evaluate mlflow-ui data data-check data-stats baselines robustness seeds lint
+.PHONY: help venv train test score evaluate mlflow-ui data data-check data-stats baselines calibrate robustness seeds lint
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ data-stats: $(STAMP) ## print the corpus tables the datasheet (data/README.md) q
 
 baselines: $(STAMP) ## scikit-learn baselines on dev and test
 	$(PY) -m pipeline.baselines
+
+calibrate: $(STAMP) ## choose a trained model's decoding settings again on dev: make calibrate MODEL=models/...
+	$(PY) -m pipeline.calibrate --model $(MODEL)
 
 robustness: $(STAMP) ## invariance checks of the newest model on the blind test
 	$(PY) -m pipeline.robustness --data $(DATA) $(if $(MODEL),--model $(MODEL))

@@ -3,7 +3,8 @@
 Two things are picked, by section macro-F1 on the dev split (model-selection data)
 and saved in the model's config:
 - switch penalties: the cost of a section change mid-clause, after a comma and
-  after a sentence end (gold sections follow sentences and clauses);
+  after a sentence end (gold sections follow sentences and clauses), then the
+  cost before "and"/"so" in unpunctuated speech, where transcripts open sections;
 - label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
   cross-entropy-trained head under-predicts.
 Coordinate search: penalties, then biases. Last, the
@@ -13,18 +14,25 @@ argmax, or the rubric over the predicted facts), by dev QWK + exact agreement.
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import json
 import logging
+from pathlib import Path
 
+from pipeline.data import load_jsonl
 from pipeline.decode import SCORE_RULES
 from pipeline.metrics import quality_metrics, section_metrics
-from pipeline.predictor import StarScorer
+from pipeline.modeling import ScorerConfig
+from pipeline.paths import DATA_DIR
+from pipeline.predictor import StarScorer, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 
 INSIDE = (0.5, 1.0, 2.0, 4.0, 8.0)
 CLAUSE = (0.25, 0.5, 1.0, 2.0)
 SENTENCE = (0.0, 0.1, 0.5)
+CONNECTIVE = (None, 0.5, 1.0, 2.0)
 TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
 
@@ -52,6 +60,15 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
                 best = max(best, (f, p))
         cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty = best[1]
 
+    def search_connective() -> None:
+        best = (score(), cfg.connective_penalty)
+        for c in CONNECTIVE:
+            cfg.connective_penalty = c
+            f = score()
+            tried.append({"connective": c, "macro_f1": f})
+            best = max(best, (f, c), key=lambda b: b[0])
+        cfg.connective_penalty = best[1]
+
     def search_biases() -> None:
         best = (score(), dict(cfg.label_bias))
         for task, other in itertools.product(TASK_BIAS, OTHER_BIAS):
@@ -62,6 +79,7 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
         cfg.label_bias = best[1]
 
     search_penalties()
+    search_connective()
     search_biases()
     final = score()
     rules = {}
@@ -72,6 +90,46 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
         rules[rule] = {"qwk": q["qwk"], "exact": q["exact"], "within_one": q["within_one"]}
     cfg.score_rule = max(rules, key=lambda r: rules[r]["qwk"] + rules[r]["exact"])
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
+              "connective": cfg.connective_penalty,
               "label_bias": cfg.label_bias, "score_rule": cfg.score_rule}
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
     return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "score_rules": rules, "tried": tried}
+
+
+DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "score_rule", "label_bias")
+
+
+def recalibrate(model: str | Path, dev: str | Path | None = None) -> dict:
+    """Choose a trained model's decoding settings again, from the same start as ``pipeline.train``, and save them.
+
+    For a model trained before a decoding option existed, or to re-select on other dev data.
+    The weights are untouched; ``scorer_config.json`` and ``decoding_calibration.json`` are rewritten.
+    """
+    directory = resolve_model_dir(model)
+    scorer = StarScorer.load(directory)
+    cfg = scorer.config
+    recorded = cfg.training or {}
+    dev = dev or recorded.get("data", {}).get("dev_file") or DATA_DIR / "dev.jsonl"
+    defaults = ScorerConfig()
+    for name in DECODING_FIELDS:
+        setattr(cfg, name, getattr(defaults, name))
+    cfg.switch_penalty = recorded.get("model", {}).get("switch_penalty", defaults.switch_penalty)
+    result = calibrate_decoding(scorer, load_jsonl(dev))
+    cfg.save(directory)
+    (directory / "decoding_calibration.json").write_text(json.dumps(result, indent=2, default=str))
+    return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description="Choose a trained STAR scorer's decoding settings again on dev.")
+    parser.add_argument("--model", required=True, help="a model folder")
+    parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
+    args = parser.parse_args(argv)
+    result = recalibrate(args.model, args.dev)
+    print(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()

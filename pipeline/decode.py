@@ -37,16 +37,30 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 _CLAUSE_END = re.compile(r"[,;:\u2014-][\"')\]]*$")
 
 
-def switch_penalties(text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float) -> np.ndarray:
+CONNECTIVES = frozenset({"and", "so"})  # how unpunctuated speech opens a new section ("and i was asked", "so we")
+RUN_ON = 10  # words since the last sentence end after which a stretch counts as unpunctuated
+
+
+def switch_penalties(
+    text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float, connective: float | None = None
+) -> np.ndarray:
     """Cost of a section change before each word after the first: cheap after a sentence end,
-    dearer after a comma or dash, dearest mid-clause (gold labels follow sentences and clauses)."""
+    dearer after a comma or dash, dearest mid-clause (gold labels follow sentences and clauses).
+
+    ``connective`` (None: off): in a stretch with no sentence end for over ``RUN_ON`` words, as
+    in transcripts, a change before "and" or "so" costs this instead of ``inside``.
+    """
     out = np.full(max(len(words) - 1, 0), inside, dtype=float)
+    last_end = 0
     for i in range(1, len(words)):
         prev = text[words[i - 1][0] : words[i - 1][1]]
         if _SENTENCE_END.search(prev):
             out[i - 1] = sentence
+            last_end = i
         elif _CLAUSE_END.search(prev):
             out[i - 1] = clause
+        elif connective is not None and i - last_end > RUN_ON and text[words[i][0] : words[i][1]].lower() in CONNECTIVES:
+            out[i - 1] = min(connective, inside)
     return out
 
 

@@ -64,6 +64,7 @@ class ScorerConfig:
     switch_penalty: float = 1.0  # decoding: log-prob cost of a new section mid-clause (calibrated on dev)
     clause_penalty: float = 0.5  # ... after a comma, semicolon, colon or dash
     sentence_penalty: float = 0.1  # ... after a sentence end
+    connective_penalty: float | None = None  # ... before "and"/"so" in unpunctuated speech (None: as mid-clause)
     score_rule: str = "median"  # decoding: median | argmax of the ordinal distribution, or facts -> rubric (picked on dev)
     label_bias: dict = field(default_factory=dict)  # decoding: log-prior offsets per label, e.g. for rare TASK (calibrated on dev)
     base_model: str = ""  # where the encoder weights came from, for the record

@@ -130,7 +130,7 @@ class StarScorer:
         words, scores = word_scores(text, enc.offsets, token_logp)
         if cfg.label_bias:
             scores = scores + np.array([cfg.label_bias.get(label, 0.0) for label in self.labels])
-        penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty)
+        penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty, cfg.connective_penalty)
         path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
         found = {s["label"] for s in sections}

@@ -170,6 +170,20 @@ def test_refit_probe_reproduces_the_heads_and_adds_stage_two_copies(trained, tmp
         refit_probe.refit_probe(tmp_path / "bare", tmp_path / "x")
 
 
+def test_recalibration_reproduces_the_training_time_choice(trained):
+    from pipeline import calibrate
+
+    root, _ = trained
+    model = root / "models" / "tiny"
+    before = json.loads((model / "scorer_config.json").read_text())
+    result = calibrate.main(["--model", str(model)])
+    after = json.loads((model / "scorer_config.json").read_text())
+    decoding = ("switch_penalty", "clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "score_rule")
+    assert after["connective_penalty"] in calibrate.CONNECTIVE and result["best"]["connective"] == after["connective_penalty"]
+    assert {k: after[k] for k in decoding} == {k: before[k] for k in decoding}  # same start, same search: same choice
+    assert json.loads((model / "decoding_calibration.json").read_text())["tried"]
+
+
 def test_configs_all_load():
     for path in sorted(Path(CONFIGS_DIR).glob("*.yaml")):
         model_args, data_args, run_args, training_args = train.parse(["--config", str(path)])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pipeline.data import segment_spans
-from pipeline.decode import quality_from_logits, spans_from_words, viterbi, word_scores
+from pipeline.decode import RUN_ON, quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
 from pipeline.features import (
     IGNORE_INDEX,
     WindowCollator,
@@ -96,6 +96,32 @@ def test_viterbi_penalty_smooths_a_single_flicker():
     scores = np.log(np.array([[0.9, 0.1], [0.45, 0.55], [0.9, 0.1]]))
     assert viterbi(scores, 0.0).tolist() == [0, 1, 0]
     assert viterbi(scores, 1.0).tolist() == [0, 0, 0]
+
+
+def _words(text):
+    out, pos = [], 0
+    for w in text.split():
+        start = text.index(w, pos)
+        out.append((start, start + len(w)))
+        pos = start + len(w)
+    return out
+
+
+def test_switch_penalties_follow_punctuation_and_connectives_in_unpunctuated_speech():
+    spoken = "we had " + "a problem " * RUN_ON + "and i was asked to fix it so i did"
+    words = _words(spoken)
+    after = [spoken[s:e] for s, e in words][1:]  # the word each penalty stands before
+    off = switch_penalties(spoken, words, 4.0, 1.0, 0.1)
+    on = switch_penalties(spoken, words, 4.0, 1.0, 0.1, connective=0.5)
+    assert set(off) == {4.0}  # no punctuation: every change costs the mid-clause price
+    assert [after[i] for i in np.flatnonzero(on == 0.5)] == ["and", "so"]
+    assert set(on[[i for i, w in enumerate(after) if w not in ("and", "so")]]) == {4.0}
+
+    written = "It broke, and we lost a day. And then I fixed it and wrote it up."
+    pens = switch_penalties(written, _words(written), 4.0, 1.0, 0.1, connective=0.5)
+    after = [written[s:e] for s, e in _words(written)][1:]
+    assert pens[after.index("and")] == 1.0 and pens[after.index("And")] == 0.1  # after a comma; after a sentence end
+    assert pens[len(after) - 1 - after[::-1].index("and")] == 4.0  # a short punctuated sentence is not a run-on
 
 
 def test_quality_is_consistent_with_sections_found():
