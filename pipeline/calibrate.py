@@ -120,13 +120,28 @@ def recalibrate(model: str | Path, dev: str | Path | None = None) -> dict:
     return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
 
 
+def _register(directory: Path, result: dict, name: str) -> dict:
+    import mlflow
+
+    from pipeline import tracking
+
+    tracking.setup("star-scorer")
+    with mlflow.start_run(run_name=f"{directory.name}-recalibrated") as run:
+        mlflow.log_params({f"decoding.{k}": str(v) for k, v in result["best"].items()} | {"model_dir": str(directory)})
+        mlflow.log_metrics({"dev_section_macro_f1": result["dev_macro_f1"], "dev_section_macro_f1_before": result["dev_macro_f1_before"]})
+        return {"run_id": run.info.run_id, **tracking.log_scorer(directory, name)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description="Choose a trained STAR scorer's decoding settings again on dev.")
     parser.add_argument("--model", required=True, help="a model folder")
     parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
+    parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name, move @champion")
     args = parser.parse_args(argv)
     result = recalibrate(args.model, args.dev)
+    if args.register:
+        result |= _register(Path(result["model"]), result, args.register)
     print(json.dumps(result, indent=2, default=str))
     return result
 

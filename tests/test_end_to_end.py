@@ -170,13 +170,14 @@ def test_refit_probe_reproduces_the_heads_and_adds_stage_two_copies(trained, tmp
         refit_probe.refit_probe(tmp_path / "bare", tmp_path / "x")
 
 
-def test_recalibration_reproduces_the_training_time_choice(trained):
+def test_recalibration_reproduces_the_training_time_choice(trained, tracking_uri):
     from pipeline import calibrate
 
     root, _ = trained
     model = root / "models" / "tiny"
     before = json.loads((model / "scorer_config.json").read_text())
-    result = calibrate.main(["--model", str(model)])
+    result = calibrate.main(["--model", str(model), "--register", "star-scorer"])
+    assert result["version"] == 2 and mlflow.MlflowClient(tracking_uri).get_model_version_by_alias("star-scorer", "champion").version in (2, "2")
     after = json.loads((model / "scorer_config.json").read_text())
     decoding = ("switch_penalty", "clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "score_rule")
     assert after["connective_penalty"] in calibrate.CONNECTIVE and result["best"]["connective"] == after["connective_penalty"]
