@@ -49,8 +49,8 @@ data-stats: $(STAMP) ## print the corpus tables the datasheet (data/README.md) q
 baselines: $(STAMP) ## scikit-learn baselines on dev and test
 	$(PY) -m pipeline.baselines
 
-calibrate: $(STAMP) ## choose a trained model's decoding settings again on dev: make calibrate MODEL=models/...
-	$(PY) -m pipeline.calibrate --model $(MODEL)
+calibrate: $(STAMP) ## choose a model's decoding settings again on dev: make calibrate MODEL=models/... [REGISTER=star-scorer]
+	$(PY) -m pipeline.calibrate --model $(MODEL) $(if $(REGISTER),--register $(REGISTER))
 
 robustness: $(STAMP) ## invariance checks of the newest model on the blind test
 	$(PY) -m pipeline.robustness --data $(DATA) $(if $(MODEL),--model $(MODEL))
