@@ -21,14 +21,13 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from pipeline.augment import augment_records
 from pipeline.calibrate import calibrate_decoding
 from pipeline.data import load_jsonl
 from pipeline.features import WindowCollator, build_example
 from pipeline.modeling import StarScorerModel
 from pipeline.predictor import StarScorer
 from pipeline.refit import refit_heads
-from pipeline.train import with_copies
+from pipeline.train import training_records
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +40,12 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
         raise ValueError(f"{model_dir}: expected a model saved by pipeline.train (with its training settings), found none")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     data, margs, seed = recorded["data"], recorded["model"], recorded["training"]["seed"]
-    stage1 = [t for t in data["augment"].split(",") if t]
-    transforms = stage1 if transforms is None else transforms
     fraction = data.get("refit_augment_fraction", 0.0) if fraction is None else fraction
     epochs = margs["head_refit_epochs"] if epochs is None else epochs
 
-    records = load_jsonl(data["train_file"])
-    extra = augment_records(records, transforms, fraction, seed=seed + 1) if transforms and fraction > 0 else []
-    if stage1:
-        records = with_copies(records, augment_records(records, stage1, data["augment_fraction"], seed=seed), data["augment_mode"])
+    records, extra = training_records(
+        load_jsonl(data["train_file"]), data["augment"], data["augment_fraction"], data["augment_mode"], seed, fraction, transforms
+    )
     examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"]) for r in records + extra]
     summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, margs["head_refit_lr"],
                           batch_size=recorded["training"]["per_device_train_batch_size"] * 2, seed=seed)
@@ -59,7 +55,7 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(str(out))
-    result = {"model": str(model_dir), "out": str(out), "refit_augment_fraction": fraction, "transforms": transforms, **summary, "dev_macro_f1": calibration["dev_macro_f1"],
+    result = {"model": str(model_dir), "out": str(out), "refit_augment_fraction": fraction, "transforms": transforms or data["augment"], **summary, "dev_macro_f1": calibration["dev_macro_f1"],
               "decoding": calibration["best"]}
     (out / "refit_probe.json").write_text(json.dumps(result, indent=2))
     return result

@@ -116,6 +116,22 @@ def with_copies(records: list[dict], copies: list[dict], mode: str) -> list[dict
     return [by_source.get(r["id"], r) for r in records]
 
 
+def training_records(
+    records: list[dict], augment: str, fraction: float, mode: str, seed: int,
+    refit_fraction: float = 0.0, refit_transforms: list[str] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Stage 1's training answers (augmented copies added, or in place of their originals) and
+    stage 2's own extra copies of the same ``records`` (a different sample: seed + 1)."""
+    transforms = [t.strip() for t in augment.split(",") if t.strip()]
+    refit_transforms = transforms if refit_transforms is None else refit_transforms
+    extra = []
+    if refit_transforms and refit_fraction > 0:
+        extra = augment_records(records, refit_transforms, refit_fraction, seed=seed + 1)
+    if transforms:
+        records = with_copies(records, augment_records(records, transforms, fraction=fraction, seed=seed), mode)
+    return records, extra
+
+
 def class_weights(examples: list[dict], power: float) -> list[float] | None:
     """Per-label loss weights proportional to (label frequency)^-power, mean 1."""
     if power == 0:
@@ -204,13 +220,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         train_records = train_records[: data_args.max_train_samples]
     if data_args.max_dev_samples:
         dev_records = dev_records[: data_args.max_dev_samples]
-    transforms = [t.strip() for t in data_args.augment.split(",") if t.strip()]
-    refit_copies = []
-    if transforms and data_args.refit_augment_fraction > 0:  # a different sample from stage 1's
-        refit_copies = augment_records(train_records, transforms, data_args.refit_augment_fraction, seed=training_args.seed + 1)
-    if transforms:
-        copies = augment_records(train_records, transforms, fraction=data_args.augment_fraction, seed=training_args.seed)
-        train_records = with_copies(train_records, copies, data_args.augment_mode)
+    train_records, refit_copies = training_records(
+        train_records, data_args.augment, data_args.augment_fraction, data_args.augment_mode, training_args.seed,
+        data_args.refit_augment_fraction,
+    )
     n_augmented = sum("#" in r["id"] for r in train_records)
     logger.info("training on %d answers (%d augmented), selecting on %d", len(train_records), n_augmented, len(dev_records))
 
