@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test score evaluate mlflow-ui data data-check data-stats baselines calibrate robustness seeds lint
+.PHONY: help venv train test score evaluate benchmark mlflow-ui data data-check data-stats baselines calibrate robustness seeds lint
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ score: $(STAMP) ## score a file: make score IN=answers.jsonl OUT=scored.jsonl [M
 
 evaluate: $(STAMP) ## report on labelled data: make evaluate [DATA=data/test.jsonl] [MODEL=...]
 	$(PY) -m pipeline.evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
+
+benchmark: $(STAMP) ## scoring speed per device, as ratios to the first: make benchmark [MODEL=...] [DEVICES="cpu cuda"]
+	$(PY) -m pipeline.benchmark --data $(DATA) $(if $(MODEL),--model $(MODEL)) $(if $(DEVICES),--devices $(DEVICES))
 
 mlflow-ui: $(STAMP) ## open the MLflow UI on the project's SQLite store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000

@@ -7,6 +7,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import FIXTURES, read_jsonl
 
 from pipeline import evaluate, score, train
@@ -156,7 +157,9 @@ def test_refit_probe_reproduces_the_heads_and_adds_stage_two_copies(trained, tmp
     text = read_jsonl(FIXTURES / "answers.jsonl")[0]["answer"]
     (_, (_, logp_a, cum_a, _)), = StarScorer.load(model).raw_outputs([text])
     (_, (_, logp_b, cum_b, _)), = StarScorer.load(tmp_path / "same").raw_outputs([text])
-    assert np.allclose(logp_a, logp_b, atol=1e-5) and np.allclose(cum_a, cum_b, atol=1e-5)  # its own settings: its own heads
+    # its own settings: its own heads. Exact on CPU; CUDA's atomic adds (unit pooling) are not bit-reproducible
+    atol = 1e-3 if torch.cuda.is_available() else 1e-5
+    assert np.allclose(logp_a, logp_b, atol=atol) and np.allclose(cum_a, cum_b, atol=atol)
 
     more = refit_probe.main(["--model", str(model), "--out", str(tmp_path / "more"), "--refit_augment_fraction", "1.0", "--epochs", "1"])
     assert more["refit_examples"] > same["refit_examples"] and more["refit_epochs"] == 1
@@ -235,3 +238,21 @@ def test_labels_kept_is_one_for_identical_predictions_and_drops_when_they_change
     all_other = {"sections": [{"label": "OTHER", "start": 0, "end": len(rec["answer"])}]}
     kept, total = labels_kept(rec, same, new, all_other)
     assert kept == 0
+
+
+def test_benchmark_times_each_device_against_the_first(trained, tmp_path):
+    from pipeline import benchmark
+
+    root, _ = trained
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": r["id"], "answer": r["answer"]} for r in read_jsonl(FIXTURES / "answers.jsonl")[:4]] + [{"id": "bad", "answer": ""}]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "bench.json"
+    report = benchmark.main(["--data", str(src), "--model", str(root / "models" / "tiny"), "--devices", "cpu", "cpu",
+                             "--repeats", "1", "--out", str(out)])
+    assert report["answers"] == 4 and report["rows"] == 5  # the empty row is scored (as an error), not timed as an answer
+    base = report["devices"]["cpu"]
+    assert base["forward_speedup"] == 1.0 and base["score_speedup"] == 1.0 and base["forward_answers_per_s"] > 0
+    assert json.loads(out.read_text()) == report
+    with pytest.raises(ValueError, match="expected rows with non-empty 'answer' text"):
+        benchmark.benchmark(str(root / "models" / "tiny"), [{"answer": " "}], ["cpu"])
