@@ -25,7 +25,7 @@ from pipeline.calibrate import calibrate_decoding
 from pipeline.data import load_jsonl
 from pipeline.features import WindowCollator, build_example
 from pipeline.modeling import StarScorerModel
-from pipeline.predictor import StarScorer
+from pipeline.predictor import StarScorer, default_device
 from pipeline.refit import refit_heads
 from pipeline.train import training_records
 
@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None = None, epochs: int | None = None,
                 transforms: list[str] | None = None) -> dict:
-    model = StarScorerModel.from_pretrained(model_dir)
+    device = default_device()  # where pipeline.train refits and calibrates, so the probe repeats the same arithmetic
+    model = StarScorerModel.from_pretrained(model_dir, device=device)
     recorded = model.scorer_config.training
     if not recorded:
         raise ValueError(f"{model_dir}: expected a model saved by pipeline.train (with its training settings), found none")
@@ -49,7 +50,7 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
     examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"]) for r in records + extra]
     summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, margs["head_refit_lr"],
                           batch_size=recorded["training"]["per_device_train_batch_size"] * 2, seed=seed)
-    calibration = calibrate_decoding(StarScorer(model, tokenizer, device="cpu"), load_jsonl(data["dev_file"]))
+    calibration = calibrate_decoding(StarScorer(model, tokenizer, device=device), load_jsonl(data["dev_file"]))
     data["refit_augment_fraction"] = fraction  # the saved model records the settings its heads were refit with
     margs["head_refit_epochs"] = epochs
     out = Path(out)
