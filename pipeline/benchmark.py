@@ -18,33 +18,31 @@ from pathlib import Path
 
 import torch
 
-from pipeline.predictor import StarScorer
+from pipeline.predictor import StarScorer, answer_problem
 from pipeline.score import read_rows
 
-logger = logging.getLogger(__name__)
 
-
-def _timed(fn, *args, **kwargs) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+def _timed(device: str, fn, *args, **kwargs) -> float:
+    """Seconds ``fn`` takes, with CUDA's queued work finished on both sides of the clock."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
     start = time.perf_counter()
     fn(*args, **kwargs)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - start
 
 
 def benchmark(model: str | Path | None, rows: list[dict], devices: list[str], batch_size: int = 16, repeats: int = 3) -> dict:
     """Answers per second for each device and phase, best of ``repeats``, with ratios to ``devices[0]``."""
-    answers = [r["answer"] for r in rows if isinstance(r.get("answer"), str) and r["answer"].strip()]
+    answers = [r["answer"] for r in rows if answer_problem(r.get("answer")) is None]  # what score_rows would score
     if not answers:
         raise ValueError("expected rows with non-empty 'answer' text to time, found none")
     results: dict[str, dict] = {}
     for device in devices:
         scorer = StarScorer.load(model, device=device)
         scorer.score_rows(rows[:batch_size], batch_size=batch_size)  # warm-up: allocator, kernels, caches
-        forward = min(_timed(lambda s: list(s.raw_outputs(answers, batch_size)), scorer) for _ in range(repeats))
-        full = min(_timed(scorer.score_rows, rows, batch_size=batch_size) for _ in range(repeats))
+        forward = min(_timed(device, lambda s: list(s.raw_outputs(answers, batch_size)), scorer) for _ in range(repeats))
+        full = min(_timed(device, scorer.score_rows, rows, batch_size=batch_size) for _ in range(repeats))
         name = torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
         results[device] = {
             "hardware": name,
