@@ -16,11 +16,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.features import WindowCollator, window_batches
-from pipeline.modeling import StarScorerModel
+from pipeline.modeling import StarScorerModel, row_dropout
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def refit_heads(
                 tokens[row, : states[i].shape[0]] = states[i].to(device, torch.float32)
             b = {k: v.to(device) for k, v in b.items()}
             out = model.heads(
-                F.dropout(tokens, state_dropout), b["token_unit"], b["unit_features"],
+                row_dropout(tokens, state_dropout), b["token_unit"], b["unit_features"],
                 b["labels"], b["unit_labels"], b["quality"], b["facts"],
             )
             optimizer.zero_grad()

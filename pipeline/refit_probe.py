@@ -33,14 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None = None, epochs: int | None = None,
-                transforms: list[str] | None = None) -> dict:
+                transforms: list[str] | None = None, seed: int | None = None) -> dict:
     device = default_device()  # where pipeline.train refits and calibrates, so the probe repeats the same arithmetic
     model = StarScorerModel.from_pretrained(model_dir, device=device)
     recorded = model.scorer_config.training
     if not recorded:
         raise ValueError(f"{model_dir}: expected a model saved by pipeline.train (with its training settings), found none")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    data, margs, seed = recorded["data"], recorded["model"], recorded["training"]["seed"]
+    data, margs = recorded["data"], recorded["model"]
+    seed = recorded["training"]["seed"] if seed is None else seed
     fraction = data.get("refit_augment_fraction", 0.0) if fraction is None else fraction
     epochs = margs["head_refit_epochs"] if epochs is None else epochs
 
@@ -70,9 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--refit_augment_fraction", type=float, default=None, help="default: the model's own")
     parser.add_argument("--epochs", type=int, default=None, help="default: the model's head_refit_epochs")
     parser.add_argument("--transforms", default=None, help="stage-2 transforms, comma-separated; default: stage 1's")
+    parser.add_argument("--seed", type=int, default=None, help="heads' initialisation, batch order and copies; default: the model's training seed")
     args = parser.parse_args(argv)
     transforms = None if args.transforms is None else [t.strip() for t in args.transforms.split(",") if t.strip()]
-    result = refit_probe(args.model, args.out, args.refit_augment_fraction, args.epochs, transforms)
+    result = refit_probe(args.model, args.out, args.refit_augment_fraction, args.epochs, transforms, args.seed)
     print(json.dumps(result, indent=2))
     return result
 

@@ -47,6 +47,7 @@ class ModelArguments:
     max_length: int = field(default=512, metadata={"help": "encoder window in tokens; MiniLM's positions stop at 512"})
     stride: int = field(default=128, metadata={"help": "overlap between windows of long answers"})
     dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
+    attention_dropout: float | None = field(default=None, metadata={"help": "the encoder's dropout on attention weights (None: its own config's)"})
     class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})
     quality_loss_weight: float = field(default=1.0, metadata={"help": "weight of the ordinal score loss"})
     facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V loss"})
@@ -236,6 +237,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         max_length=model_args.max_length,
         stride=model_args.stride,
         dropout=model_args.dropout,
+        attention_dropout=model_args.attention_dropout,
         section_class_weights=class_weights(examples, model_args.class_weight_power),
         quality_loss_weight=model_args.quality_loss_weight,
         facts_loss_weight=model_args.facts_loss_weight,
