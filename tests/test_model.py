@@ -98,3 +98,22 @@ def test_loading_weights_of_another_architecture_says_so(tiny_base, tmp_path):
     save_file({k: v for k, v in state.items() if not k.startswith("unit_rnn.")}, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match=r"found a different architecture \(missing \['unit_rnn"):
         StarScorerModel.from_pretrained(tmp_path)
+
+
+def test_row_dropout_keeps_the_expected_value_and_drops_p(tiny_base):
+    from pipeline.modeling import RowDropout
+
+    torch.manual_seed(0)
+    drop = RowDropout(0.25)
+    x = torch.ones(64, 50, 32)
+    y = drop(x)
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.05
+    assert abs(y.mean().item() - 1.0) < 0.1  # scaled by 1/(1-p), as nn.Dropout
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(ValueError, match="dropout probability"):
+        RowDropout(1.0)
+    # the encoder's dropout on states is swapped; attention keeps its own (its kernels read only p)
+    model = _model(tiny_base, attention_dropout=0.0)
+    kinds = {name: type(m).__name__ for name, m in model.encoder.named_modules() if "ropout" in type(m).__name__}
+    assert kinds and all(kind == "RowDropout" for name, kind in kinds.items() if not name.endswith("attention.self.dropout"))
+    assert model.encoder.config.attention_probs_dropout_prob == 0.0
