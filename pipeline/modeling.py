@@ -11,6 +11,9 @@
   (P(score > k) = sigmoid(s - b_k), ordered thresholds b_0 < ... < b_3) and four
   rubric facts T, B, NB, V as independent probabilities.
 
+The heads can come in several sets (``head_sets``), fitted apart on the same
+encoder states and averaged: an ensemble at the cost of one encoder pass.
+
 Windows of one answer are flattened into the batch; ``answer_index`` maps each
 window to its answer and ``token_pos`` each window token to its place in the
 answer, so both heads see the whole answer, not one window.
@@ -58,6 +61,7 @@ class ScorerConfig:
     unit_hidden: int = 128  # GRU width per direction over the units of an answer
     unit_features: int = N_UNIT_FEATURES  # per-unit position features (pipeline.features.unit_features)
     unit_loss_weight: float = 0.5  # auxiliary unit-level section loss
+    head_sets: int = 1  # independently refit copies of the heads, averaged (an ensemble over one encoder pass)
     section_class_weights: list | None = None  # None: plain cross-entropy
     quality_loss_weight: float = 1.0
     facts_loss_weight: float = 0.5
@@ -109,30 +113,13 @@ class StarScorerModel(nn.Module):
         self.encoder = AutoModel.from_config(enc_config, add_pooling_layer=False)
         use_row_dropout(self.encoder)
         self.config = self.encoder.config  # what transformers.Trainer reads (a PretrainedConfig)
-        hidden = enc_config.hidden_size
-        n_labels = len(config.id2label)
-        self.dropout = RowDropout(config.dropout)
-        self.unit_proj = nn.Sequential(nn.Linear(hidden + config.unit_features, 2 * config.unit_hidden), nn.GELU())
-        self.unit_rnn = nn.GRU(
-            2 * config.unit_hidden, config.unit_hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=config.dropout
-        )
-        self.unit_head = nn.Linear(2 * config.unit_hidden, n_labels)
-        self.section_head = nn.Linear(hidden + 2 * config.unit_hidden, n_labels)
-        self.quality_proj = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Dropout(config.dropout))
-        # the ordinal score reads the pooled answer and the fact probabilities: the
-        # rubric is monotone in T, B, NB, so one direction over them orders 0-4 well
-        self.score_head = nn.Linear(hidden + len(config.facts), 1)
-        # b_0 and the log-gaps of the following thresholds: ordered by construction
-        self.threshold_base = nn.Parameter(torch.tensor(-1.5))
-        self.threshold_gaps = nn.Parameter(torch.zeros(config.num_scores - 2))
-        self.facts_head = nn.Linear(hidden, len(config.facts))
+        self.head_sets = nn.ModuleList(HeadSet(config, enc_config.hidden_size) for _ in range(config.head_sets))
+        self.active_heads: list[int] | None = None  # head sets that forward reads (None: all); training sets them one at a time
         weights = config.section_class_weights
+        n_labels = len(config.id2label)
         self.register_buffer(
             "class_weights", torch.tensor(weights, dtype=torch.float) if weights else torch.ones(n_labels), persistent=False
         )
-        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.quality_proj[0], self.score_head, self.facts_head):
-            nn.init.normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -173,10 +160,6 @@ class StarScorerModel(nn.Module):
         return model.to(device).eval()
 
     # -- forward --------------------------------------------------------------
-    def thresholds(self) -> torch.Tensor:
-        gaps = F.softplus(self.threshold_gaps) + 1e-3
-        return torch.cat([self.threshold_base.view(1), self.threshold_base + torch.cumsum(gaps, 0)])
-
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -210,7 +193,81 @@ class StarScorerModel(nn.Module):
         quality: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
     ) -> ScorerOutput:
-        """Everything after the encoder, from answer-level token states (so the heads can be refit on cached states)."""
+        """Everything after the encoder, from answer-level token states (so the heads can be refit on cached states).
+
+        With several head sets, the answer is the mean of theirs: section and unit
+        log-probabilities, the ordinal score's logits and the facts' logits; the loss is
+        the mean of their losses.
+        """
+        active = range(len(self.head_sets)) if self.active_heads is None else self.active_heads
+        outputs = [self.head_sets[k](tokens, token_unit, unit_features) for k in active]
+        loss = None
+        if labels is not None:
+            loss = torch.stack([self.loss(out, labels, unit_labels, quality, facts) for out in outputs]).mean()
+        if len(outputs) == 1:
+            section_logits, unit_logits, cum_logits, facts_logits = outputs[0]
+        else:
+            section_logits, unit_logits = (
+                torch.stack([out[i].log_softmax(-1) for out in outputs]).mean(0) for i in (0, 1)
+            )
+            cum_logits, facts_logits = (torch.stack([out[i] for out in outputs]).mean(0) for i in (2, 3))
+        return ScorerOutput(
+            loss=loss, section_logits=section_logits, unit_logits=unit_logits, cum_logits=cum_logits, facts_logits=facts_logits
+        )
+
+    def loss(self, outputs: tuple, labels, unit_labels=None, quality=None, facts=None) -> torch.Tensor:
+        """One head set's training loss: sections, units, the ordinal score and the facts."""
+        section_logits, unit_logits, cum_logits, facts_logits = outputs
+        config = self.scorer_config
+        weight = self.class_weights.to(section_logits.dtype)
+        n_labels = section_logits.size(-1)
+        loss = F.cross_entropy(section_logits.reshape(-1, n_labels), labels.reshape(-1), weight=weight, ignore_index=-100)
+        if unit_labels is not None:
+            unit_loss = F.cross_entropy(unit_logits.reshape(-1, n_labels), unit_labels.reshape(-1), weight=weight, ignore_index=-100)
+            loss = loss + config.unit_loss_weight * unit_loss
+        if quality is not None:
+            levels = torch.arange(cum_logits.size(1), device=quality.device)
+            target = (quality[:, None] > levels[None, :]).to(cum_logits.dtype)
+            # summed over the thresholds (CORAL), averaged over answers
+            ordinal = F.binary_cross_entropy_with_logits(cum_logits, target, reduction="none").sum(1).mean()
+            loss = loss + config.quality_loss_weight * ordinal
+        if facts is not None:
+            loss = loss + config.facts_loss_weight * F.binary_cross_entropy_with_logits(facts_logits, facts)
+        return loss
+
+
+class HeadSet(nn.Module):
+    """The heads over an answer's token states: unit GRU and section labels, Result quality."""
+
+    def __init__(self, config: ScorerConfig, hidden: int) -> None:
+        super().__init__()
+        self.detach_result_mask = config.detach_result_mask
+        n_labels = len(config.id2label)
+        self.dropout = RowDropout(config.dropout)
+        self.unit_proj = nn.Sequential(nn.Linear(hidden + config.unit_features, 2 * config.unit_hidden), nn.GELU())
+        self.unit_rnn = nn.GRU(
+            2 * config.unit_hidden, config.unit_hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=config.dropout
+        )
+        self.unit_head = nn.Linear(2 * config.unit_hidden, n_labels)
+        self.section_head = nn.Linear(hidden + 2 * config.unit_hidden, n_labels)
+        self.quality_proj = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Dropout(config.dropout))
+        # the ordinal score reads the pooled answer and the fact probabilities: the
+        # rubric is monotone in T, B, NB, so one direction over them orders 0-4 well
+        self.score_head = nn.Linear(hidden + len(config.facts), 1)
+        # b_0 and the log-gaps of the following thresholds: ordered by construction
+        self.threshold_base = nn.Parameter(torch.tensor(-1.5))
+        self.threshold_gaps = nn.Parameter(torch.zeros(config.num_scores - 2))
+        self.facts_head = nn.Linear(hidden, len(config.facts))
+        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.quality_proj[0], self.score_head, self.facts_head):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    def thresholds(self) -> torch.Tensor:
+        gaps = F.softplus(self.threshold_gaps) + 1e-3
+        return torch.cat([self.threshold_base.view(1), self.threshold_base + torch.cumsum(gaps, 0)])
+
+    def forward(self, tokens: torch.Tensor, token_unit: torch.Tensor, unit_features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(section logits, unit logits, cumulative score logits, fact logits)."""
         token_mask = (token_unit >= 0).to(tokens.dtype)
 
         # units: mean of their tokens, read in order by a GRU over the whole answer
@@ -225,7 +282,7 @@ class StarScorerModel(nn.Module):
         section_logits = self.section_head(self.dropout(torch.cat([tokens, token_ctx], -1)))
 
         p_result = section_logits.softmax(-1)[..., RESULT_ID] * token_mask
-        if self.scorer_config.detach_result_mask:
+        if self.detach_result_mask:
             p_result = p_result.detach()
         result_mass = p_result.sum(1)
         token_count = token_mask.sum(1).clamp(min=1.0)
@@ -238,26 +295,7 @@ class StarScorerModel(nn.Module):
         facts_logits = self.facts_head(z)
         score = self.score_head(torch.cat([z, torch.sigmoid(facts_logits)], -1))
         cum_logits = score - self.thresholds()[None, :]
-
-        loss = None
-        if labels is not None:
-            weight = self.class_weights.to(section_logits.dtype)
-            n_labels = section_logits.size(-1)
-            loss = F.cross_entropy(section_logits.reshape(-1, n_labels), labels.reshape(-1), weight=weight, ignore_index=-100)
-            if unit_labels is not None:
-                unit_loss = F.cross_entropy(unit_logits.reshape(-1, n_labels), unit_labels.reshape(-1), weight=weight, ignore_index=-100)
-                loss = loss + self.scorer_config.unit_loss_weight * unit_loss
-            if quality is not None:
-                levels = torch.arange(cum_logits.size(1), device=quality.device)
-                target = (quality[:, None] > levels[None, :]).to(cum_logits.dtype)
-                # summed over the thresholds (CORAL), averaged over answers
-                ordinal = F.binary_cross_entropy_with_logits(cum_logits, target, reduction="none").sum(1).mean()
-                loss = loss + self.scorer_config.quality_loss_weight * ordinal
-            if facts is not None:
-                loss = loss + self.scorer_config.facts_loss_weight * F.binary_cross_entropy_with_logits(facts_logits, facts)
-        return ScorerOutput(
-            loss=loss, section_logits=section_logits, unit_logits=unit_logits, cum_logits=cum_logits, facts_logits=facts_logits
-        )
+        return section_logits, unit_logits, cum_logits, facts_logits
 
 
 class RowDropout(nn.Module):

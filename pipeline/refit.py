@@ -60,14 +60,32 @@ def refit_heads(
 ) -> dict:
     """Train the heads from scratch on cached encoder states; the encoder is not touched.
 
-    ``on_epoch(epoch, mean_loss)`` is called after each epoch (e.g. to log to MLflow).
+    Each head set is fitted on its own, from its own initialisation and batch order
+    (seed + its index), so that their average is an ensemble. ``on_epoch(step,
+    mean_loss)`` is called after each epoch of each set, ``step`` counting on across
+    sets (e.g. to log to MLflow).
     """
     device = next(model.parameters()).device
     started = time.time()
     states = cache_states(model, examples, collator, device)
     cached = time.time() - started
     reset_heads(model, seed)
-    params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
+    losses = []
+    for k, head_set in enumerate(model.head_sets):  # each set on its own batch order: an ensemble, not copies
+        model.active_heads = [k]
+        losses.append(_fit_head_set(model, head_set, states, examples, collator, epochs, lr, batch_size, seed + k, state_dropout,
+                                    None if on_epoch is None else lambda e, loss, k=k: on_epoch(k * epochs + e, loss)))
+    model.active_heads = None
+    model.eval()
+    summary = {"refit_epochs": epochs, "refit_examples": len(examples), "refit_cache_seconds": cached, "refit_seconds": time.time() - started, "refit_final_loss": float(np.mean([run[-1] for run in losses])), "refit_head_sets": len(losses)}
+    logger.info("refit heads: %s", summary)
+    return summary
+
+
+def _fit_head_set(model, head_set, states, examples, collator, epochs, lr, batch_size, seed, state_dropout, on_epoch) -> list[float]:
+    """One-cycle AdamW on one head set's parameters; the mean loss of each epoch."""
+    device = next(model.parameters()).device
+    params = list(head_set.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps_per_epoch = -(-len(examples) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
@@ -97,7 +115,4 @@ def refit_heads(
         losses.append(total / len(examples))
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
-    model.eval()
-    summary = {"refit_epochs": epochs, "refit_examples": len(examples), "refit_cache_seconds": cached, "refit_seconds": time.time() - started, "refit_final_loss": losses[-1]}
-    logger.info("refit heads: %s", summary)
-    return summary
+    return losses

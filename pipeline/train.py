@@ -55,6 +55,7 @@ class ModelArguments:
     freeze_layers: int = field(default=0, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
     switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
     unit_loss_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary unit-level section loss"})
+    head_sets: int = field(default=1, metadata={"help": "copies of the heads refit independently in stage 2 and averaged (needs head_refit_epochs)"})
     head_refit_epochs: int = field(default=0, metadata={"help": "after fine-tuning, refit the heads on cached encoder states for this many epochs (0: off)"})
     head_refit_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head refit (one-cycle)"})
 
@@ -210,6 +211,11 @@ def build_optimizer(model: StarScorerModel, lr: float, head_mult: float, weight_
 
 def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArguments, training_args: TrainingArguments) -> dict:
     started = time.time()
+    if model_args.head_sets < 1 or (model_args.head_sets > 1 and model_args.head_refit_epochs < 1):
+        raise ValueError(
+            f"expected head_sets >= 1, and head_refit_epochs >= 1 when head_sets > 1 (stage 2 fits the extra sets); "
+            f"found head_sets={model_args.head_sets}, head_refit_epochs={model_args.head_refit_epochs}"
+        )
     set_seed(training_args.seed)
     name = run_args.model_name or time.strftime("%Y%m%d-%H%M%S")
     model_dir = Path(run_args.models_dir) / name
@@ -243,6 +249,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         facts_loss_weight=model_args.facts_loss_weight,
         switch_penalty=model_args.switch_penalty,
         unit_loss_weight=model_args.unit_loss_weight,
+        head_sets=model_args.head_sets,
         base_model=model_args.base_model,
     )
     model = StarScorerModel.from_encoder(base_path, config, local_files_only=local_only)
@@ -275,8 +282,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             callbacks=[MlflowMetricsCallback()],
             dev_records=dev_records,
         )
+        model.active_heads = [0]  # fine-tuning trains the encoder under one head set; stage 2 refits them all
         train_output = trainer.train()
         model = trainer.model
+        model.active_heads = None
         if model_args.head_refit_epochs > 0:
             refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride) for r in refit_copies]
             refit = refit_heads(

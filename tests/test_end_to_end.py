@@ -52,7 +52,9 @@ def test_train_saves_tracks_and_registers(trained, tracking_uri):
     assert float(run.data.params["training.learning_rate"]) == train.parse(["--config", str(CONFIGS_DIR / "default.yaml")])[3].learning_rate
     history = client.get_metric_history(summary["run_id"], "eval_section_macro_f1")
     assert len(history) == 2  # evaluated after each of the two epochs
-    assert len(client.get_metric_history(summary["run_id"], "refit_loss")) == 2  # then the heads refit for two epochs
+    # then each head set of the default config is refit for two epochs, one step count across them
+    assert cfg["head_sets"] == 3
+    assert [m.step for m in client.get_metric_history(summary["run_id"], "refit_loss")] == list(range(2 * 3))
     assert run.data.metrics["refit_examples"] > 8  # on the 8 answers plus stage 2's own augmented copies
     artifacts = [a.path for a in client.list_artifacts(summary["run_id"], "dev_report")]
     assert "dev_report/metrics.json" in artifacts and "dev_report/confusion_sections.png" in artifacts

@@ -36,8 +36,8 @@ def test_forward_gives_both_heads_and_a_loss_that_trains(tiny_base, tokenizer, r
 def test_thresholds_stay_ordered(tiny_base):
     model = _model(tiny_base)
     with torch.no_grad():
-        model.threshold_gaps.copy_(torch.tensor([-5.0, 3.0, -1.0]))
-    b = model.thresholds()
+        model.head_sets[0].threshold_gaps.copy_(torch.tensor([-5.0, 3.0, -1.0]))
+    b = model.head_sets[0].thresholds()
     assert (b[1:] > b[:-1]).all()
 
 
@@ -70,7 +70,7 @@ def test_head_refit_trains_the_heads_and_leaves_the_encoder_alone(tiny_base, tok
     examples = [build_example(tokenizer, r, 48, 12) for r in records]
     collator = WindowCollator(tokenizer.pad_token_id)
     encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
-    head_before = model.section_head.weight.detach().clone()
+    head_before = model.head_sets[0].section_head.weight.detach().clone()
 
     # cached states are the encoder's answer-level states, answer by answer
     states = cache_states(model, examples, collator, "cpu", batch_windows=3)
@@ -85,7 +85,7 @@ def test_head_refit_trains_the_heads_and_leaves_the_encoder_alone(tiny_base, tok
     assert losses[-1] < losses[0] * 0.7
     for k, v in model.encoder.state_dict().items():
         torch.testing.assert_close(v, encoder_before[k])
-    assert not torch.equal(model.section_head.weight, head_before)
+    assert not torch.equal(model.head_sets[0].section_head.weight, head_before)
     assert not model.training
 
 
@@ -95,8 +95,8 @@ def test_loading_weights_of_another_architecture_says_so(tiny_base, tmp_path):
     model = _model(tiny_base)
     model.save_pretrained(tmp_path)
     state = load_file(str(tmp_path / "model.safetensors"))
-    save_file({k: v for k, v in state.items() if not k.startswith("unit_rnn.")}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(ValueError, match=r"found a different architecture \(missing \['unit_rnn"):
+    save_file({k: v for k, v in state.items() if not k.startswith("head_sets.0.unit_rnn.")}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"found a different architecture \(missing \['head_sets.0.unit_rnn"):
         StarScorerModel.from_pretrained(tmp_path)
 
 
@@ -117,3 +117,40 @@ def test_row_dropout_keeps_the_expected_value_and_drops_p(tiny_base):
     kinds = {name: type(m).__name__ for name, m in model.encoder.named_modules() if "ropout" in type(m).__name__}
     assert kinds and all(kind == "RowDropout" for name, kind in kinds.items() if not name.endswith("attention.self.dropout"))
     assert model.encoder.config.attention_probs_dropout_prob == 0.0
+def test_head_sets_are_fitted_apart_and_averaged(tiny_base, tokenizer, records, tmp_path):
+    from pipeline.refit import refit_heads
+
+    model = _model(tiny_base, head_sets=2)
+    examples = [build_example(tokenizer, r, 48, 12) for r in records]
+    collator = WindowCollator(tokenizer.pad_token_id)
+    losses = []
+    summary = refit_heads(model, examples, collator, epochs=3, lr=1e-2, batch_size=4, on_epoch=lambda e, loss: losses.append((e, loss)))
+    assert summary["refit_head_sets"] == 2
+    assert [e for e, _ in losses] == list(range(6))  # one step count across both sets
+    first, second = (h.section_head.weight for h in model.head_sets)
+    assert not torch.equal(first, second)  # own initialisation and batch order each
+
+    batch = _batch(tokenizer, records[:3])
+    with torch.no_grad():
+        both = model(**batch)
+        apart = []
+        for k in range(2):
+            model.active_heads = [k]
+            apart.append(model(**batch))
+        model.active_heads = None
+    mean_logp = torch.stack([o.section_logits.log_softmax(-1) for o in apart]).mean(0)
+    torch.testing.assert_close(both.section_logits, mean_logp)
+    torch.testing.assert_close(both.cum_logits, (apart[0].cum_logits + apart[1].cum_logits) / 2)
+    torch.testing.assert_close(both.facts_logits, (apart[0].facts_logits + apart[1].facts_logits) / 2)
+
+    model.save_pretrained(tmp_path)
+    loaded = StarScorerModel.from_pretrained(tmp_path)
+    assert len(loaded.head_sets) == 2
+    torch.testing.assert_close(loaded(**batch).section_logits, both.section_logits)
+
+
+def test_extra_head_sets_need_a_refit_stage():
+    from pipeline import train
+
+    with pytest.raises(ValueError, match="head_refit_epochs >= 1 when head_sets > 1"):
+        train.main(["--config", "configs/default.yaml", "--head_sets", "2", "--head_refit_epochs", "0"])
