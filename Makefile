@@ -40,7 +40,7 @@ benchmark: $(STAMP) ## scoring speed per device, as ratios to the first: make be
 mlflow-ui: $(STAMP) ## open the MLflow UI on the project's SQLite store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000
 
-data: ## rebuild data/{train,dev,test}.jsonl from the hand-written sources in data/raw
+data: ## rebuild data/{train,dev,test,other_writers}.jsonl from the hand-written sources in data/raw
 	$(PYTHON) -m pipeline.corpus build
 
 data-check: $(STAMP) ## validate every dataset file against the schema and the labelling guide

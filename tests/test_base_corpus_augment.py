@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.augment import TRANSFORMS, augment_records, drop, markers, strip_marker, transcript, vague
 from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
-from pipeline.corpus import RawFormatError, parse_raw_file
+from pipeline.corpus import RawFormatError, build, parse_raw_file
 from pipeline.data import validate_record
 
 
@@ -34,6 +34,20 @@ def test_raw_parser_rejects_facts_without_result(tmp_path):
                     "story_type: success\nfacts: T B\n[SITUATION] Text.\n[ACTION] Did it.\n")
     with pytest.raises(RawFormatError, match="has no \\[RESULT\\] segment, so its facts must be 'none'"):
         parse_raw_file(path)
+
+
+def test_build_keeps_blind_and_other_writer_hands_out_of_training(tmp_path):
+    raw = tmp_path / "raw"
+    for hand in ("w1", "w7", "t1"):
+        (raw / hand).mkdir(parents=True)
+        (raw / hand / "batch01.txt").write_text("".join(
+            f"### id: {hand}-{i:04d}\nstory: {hand}-{i:04d}\nquestion: q\nstyle: written\ndomain: d\ncompetency: conflict\n"
+            f"story_type: success\nfacts: none\n[SITUATION] Story {i} of {hand}.\n[ACTION] I acted.\n" for i in range(1, 21)))
+    counts = build(raw, tmp_path / "out")
+    assert counts["test"] == 20 and counts["other_writers"] == 20 and counts["train"] + counts["dev"] == 20
+    hands = {name: {json.loads(line)["hand"] for line in (tmp_path / "out" / f"{name}.jsonl").read_text().splitlines()}
+             for name in counts}
+    assert hands["test"] == {"t1"} and hands["other_writers"] == {"w7"} and hands["train"] | hands["dev"] == {"w1"}
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
