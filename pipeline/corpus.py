@@ -176,6 +176,7 @@ TEST_HANDS = ("t1", "t2")  # the blind test set, written in a separate pass by o
 # Held out as a second evaluation set: writers who split an ask off as TASK far more often than
 # w1-w6 and the blind-test hands do (data/README.md). Training on them lowered the blind test.
 OTHER_WRITER_HANDS = ("w7", "w8", "w9", "w10", "w11", "w12")
+SPLITS = ("train", "dev", "test", "other_writers")  # what build writes, one JSONL file each
 DEV_SHARE = 0.15
 
 
@@ -192,7 +193,7 @@ def split_of(record: dict, hand: str) -> str:
 
 def build(raw_dir: Path, out_dir: Path) -> dict[str, int]:
     """Derive data/{train,dev,test,other_writers}.jsonl from the raw sources (raw files are never edited)."""
-    splits: dict[str, list[dict]] = {"train": [], "dev": [], "test": [], "other_writers": []}
+    splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
     hands = sorted(p for p in Path(raw_dir).iterdir() if p.is_dir())
     seen: dict[str, str] = {}
     for hand_dir in hands:

@@ -16,12 +16,11 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from pipeline.corpus import build
+from pipeline.corpus import SPLITS, build
 from pipeline.data import DataError, load_jsonl
 from pipeline.labels import COMPETENCIES, SECTION_LABELS, STAR_LABELS, STORY_TYPES, STYLES
 from pipeline.paths import DATA_DIR, RAW_DATA_DIR
 
-SPLITS = ("train", "dev", "test", "other_writers")
 ML_DOMAINS = {"ml-engineering", "data-science"}
 CORPUS_FIELDS = ("question", "style", "domain", "competency", "story_type", "story")
 NEAR_DUP_JACCARD = 0.5  # share of word 5-grams two answers have in common

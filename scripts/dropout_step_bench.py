@@ -1,6 +1,6 @@
 """Fine-tuning step time under three dropout settings, as ratios in one run (docs/experiments.md, session 5).
 
-``python scripts/dropout_step_bench.py [--answers 48]``: the default encoder with 2
+``python scripts/dropout_step_bench.py [--answers 56]``: the default encoder with 2
 frozen layers, batches of 8 training answers, 256-token windows; each setting
 runs one warm-up step and then times the rest. Timings on shared machines are
 noisy: read the ratios, not the seconds.
