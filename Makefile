@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test score evaluate benchmark mlflow-ui data data-check data-stats baselines calibrate robustness seeds lint
+.PHONY: help venv train test score evaluate benchmark mlflow-ui data data-check data-stats baselines calibrate robustness seeds agreement lint
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,10 @@ robustness: $(STAMP) ## invariance checks of the newest model on the blind test
 SEEDS ?= 42 43 44
 seeds: $(STAMP) ## train the default config under SEEDS and report mean and spread on DATA (default: the blind test)
 	$(PY) -m pipeline.seeds --data $(DATA) --seeds $(SEEDS) $(if $(MODELS),--models $(MODELS))
+
+SECOND ?= data/second_labels/$(basename $(notdir $(DATA)))
+agreement: $(STAMP) ## a second annotator against the first; the model and the baselines against both: make agreement [DATA=data/test.jsonl] [MODEL=...]
+	$(PY) -m pipeline.agreement --data $(DATA) --second $(SECOND) --baselines data/train.jsonl --out reports/agreement/$(basename $(notdir $(DATA))) $(if $(MODEL),--model $(MODEL))
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check pipeline tests

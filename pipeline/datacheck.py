@@ -16,6 +16,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from pipeline.agreement import second_records
 from pipeline.corpus import SPLITS, build
 from pipeline.data import DataError, load_jsonl
 from pipeline.labels import COMPETENCIES, SECTION_LABELS, STAR_LABELS, STORY_TYPES, STYLES
@@ -101,6 +102,13 @@ def check(data_dir: Path = DATA_DIR, raw_dir: Path = RAW_DATA_DIR) -> list[str]:
             answers.setdefault(key, f"{name}:{rec['id']}")
     for a, b, jac in near_duplicates(splits):
         problems.append(f"near-duplicate answers across splits: {a} ~ {b} (5-gram Jaccard {jac})")
+    for name, recs in splits.items():  # second annotators' labels, where a split has them (`make agreement`)
+        second = data_dir / "second_labels" / name
+        if second.is_dir():
+            try:
+                second_records(recs, second)
+            except DataError as err:
+                problems.append(str(err))
     return problems
 
 

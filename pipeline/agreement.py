@@ -1,0 +1,203 @@
+"""How far two annotators agree, and where the model stands between them:
+``python -m pipeline.agreement --data data/test.jsonl --second data/second_labels/test [--model PATH]``.
+
+The second labels are an independent relabelling of the same answers, made from
+LABELING.md without seeing the first. Each ``*.txt`` file under ``--second`` holds
+blocks of::
+
+    ### id: t1-0004
+    facts: T B NB
+    [SITUATION] first segment text
+    [ACTION] next segment text
+
+whose segment texts, joined by single spaces, are the answer exactly. The 0-4
+score comes from the facts by the rubric, as in the corpus.
+
+The second annotator is scored against the first with the metrics ``make evaluate``
+uses, so the figures read on the same scale as the model's: they are the
+agreement a model trained on one annotator's labels could be expected to reach
+with them if it labelled as well as a second careful person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+
+from pipeline.data import DataError, load_jsonl, segment_spans
+from pipeline.labels import FACTS, SECTION_LABELS, STAR_LABELS, rubric_score
+
+logger = logging.getLogger(__name__)
+
+_SEGMENT = re.compile(r"\[([A-Z]+)\] (.*)$")
+
+
+def parse_second_labels(path: Path) -> dict[str, dict]:
+    """id -> {"segments": [{"text", "label"}], "facts": {T, B, NB, V}} from one annotation file."""
+    out: dict[str, dict] = {}
+    current = None
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line.startswith("### id: "):
+            current = line[len("### id: "):].strip()
+            if current in out:
+                raise DataError(f"{path}:{line_no}: id {current!r} appears twice")
+            out[current] = {"segments": [], "facts": None}
+        elif current is None:
+            raise DataError(f"{path}:{line_no}: expected a '### id: ...' line first, found {line[:60]!r}")
+        elif line.startswith("facts:"):
+            names = line[len("facts:"):].split()
+            unknown = [n for n in names if n not in FACTS]
+            if unknown:
+                raise DataError(f"{path}:{line_no}: expected facts among {list(FACTS)}, found {unknown}")
+            out[current]["facts"] = {f: f in names for f in FACTS}
+        else:
+            m = _SEGMENT.match(line)
+            if not m or m.group(1) not in SECTION_LABELS:
+                raise DataError(f"{path}:{line_no}: expected '[LABEL] text' with LABEL in {list(SECTION_LABELS)}, found {line[:60]!r}")
+            out[current]["segments"].append({"text": m.group(2).strip(), "label": m.group(1)})
+    for rid, ann in out.items():
+        if ann["facts"] is None:
+            raise DataError(f"{path}: answer {rid!r} has no 'facts:' line")
+    return out
+
+
+def second_records(records: list[dict], second_dir: Path) -> list[dict]:
+    """The first records relabelled by the second annotator, in the same order; every answer must be there, text exact."""
+    files = sorted(second_dir.glob("*.txt"))
+    if not files:
+        raise DataError(f"{second_dir}: expected annotation files (*.txt), found none")
+    labels: dict[str, dict] = {}
+    for path in files:
+        for rid, ann in parse_second_labels(path).items():
+            if rid in labels:
+                raise DataError(f"{path}: answer {rid!r} is labelled in two files")
+            labels[rid] = ann
+    by_id = {r["id"]: r for r in records}
+    extra = sorted(set(labels) - set(by_id))
+    missing = sorted(set(by_id) - set(labels))
+    if extra or missing:
+        raise DataError(f"{second_dir}: expected the ids of the data file; missing {missing[:5]} ({len(missing)}), unknown {extra[:5]} ({len(extra)})")
+    out = []
+    for rec in records:
+        ann = labels[rec["id"]]
+        joined = " ".join(s["text"] for s in ann["segments"])
+        if joined != rec["answer"]:
+            at = next((i for i, (a, b) in enumerate(zip(joined, rec["answer"])) if a != b), min(len(joined), len(rec["answer"])))
+            raise DataError(f"{rec['id']}: second labels' text differs from the answer at char {at}: "
+                            f"expected {rec['answer'][at:at + 40]!r}, found {joined[at:at + 40]!r}")
+        has_result = any(s["label"] == "RESULT" for s in ann["segments"])
+        facts = ann["facts"] if has_result else {f: False for f in FACTS}
+        out.append({**rec, "segments": ann["segments"], "result_facts": facts, "result_quality": rubric_score(has_result, facts)})
+    return out
+
+
+def as_predictions(records: list[dict]) -> list[dict]:
+    """Labelled records in the scorer's output shape, so one annotator can be scored like a model."""
+    return [{
+        "id": rec["id"],
+        "sections": [{"label": s["label"], "start": span.start, "end": span.end}
+                     for s, span in zip(rec["segments"], segment_spans(rec["segments"]))],
+        "result_quality": {"score": rec["result_quality"], "facts": dict(rec["result_facts"])},
+        "error": None,
+    } for rec in records]
+
+
+def _figures(gold: list[dict], pred: list[dict]) -> dict:
+    from pipeline.evaluate import slice_metrics
+    from pipeline.metrics import evaluate_predictions
+
+    m = evaluate_predictions(gold, pred)
+    return {
+        "section_macro_f1": m["section_macro_f1"],
+        "per_label_f1": {k: v["f1"] for k, v in m["sections"]["per_label"].items()},
+        "qwk": m["qwk"],
+        "exact": m["result_quality"]["exact"],
+        "within_one": m["result_quality"]["within_one"],
+        "facts_f1": {k: v["f1"] for k, v in m["facts"].items()},
+        "slices": {k: v["section_macro_f1"] for k, v in slice_metrics(gold, pred).items()},
+        "confusion": m["sections"]["confusion"],
+    }
+
+
+def _baseline_predictions(records: list[dict], train_file: str) -> list[dict]:
+    """The best baselines of `make baselines`: TF-IDF+LR sentence sections, the rule scorer on their Result."""
+    from pipeline.baselines import SentenceSectionBaseline, rule_score
+
+    sections = SentenceSectionBaseline().fit(load_jsonl(train_file)).predict(records)
+    out = []
+    for rec, secs in zip(records, sections):
+        result_text = " ".join(s["text"] for s in secs if s["label"] == "RESULT")
+        score, facts = rule_score(result_text)
+        out.append({"id": rec["id"], "sections": secs, "result_quality": {"score": score, "facts": facts}, "error": None})
+    return out
+
+
+def run(data: str, second: str, model: str | None = None, baseline_train: str | None = None) -> dict:
+    first = load_jsonl(data)
+    other = second_records(first, Path(second))
+    pairs = {"second vs first": _figures(first, as_predictions(other))}
+    if baseline_train:
+        preds = _baseline_predictions(first, baseline_train)
+        pairs["baseline vs first"] = _figures(first, preds)
+        pairs["baseline vs second"] = _figures(other, preds)
+    if model:
+        from pipeline.predictor import StarScorer
+
+        preds = StarScorer.load(model).score_rows(first)
+        pairs["model vs first"] = _figures(first, preds)
+        pairs["model vs second"] = _figures(other, preds)
+    return {"data": data, "second": second, "model": model, "n_answers": len(first), "pairs": pairs}
+
+
+def markdown(result: dict) -> str:
+    pairs = result["pairs"]
+    slices = sorted({s for f in pairs.values() for s in f["slices"]})
+    lines = [
+        f"# Agreement on {result['data']} ({result['n_answers']} answers)",
+        "",
+        f"Second labels: `{result['second']}`" + (f"; model: `{result['model']}`" if result["model"] else ""),
+        "",
+        "| pair (predicted vs reference) | sections macro-F1 | " + " | ".join(STAR_LABELS) + " | QWK | exact | within one | "
+        + " | ".join(FACTS) + " | " + " | ".join(slices) + " |",
+        "|---" * (5 + len(STAR_LABELS) + len(FACTS) + len(slices)) + "|",
+    ]
+    for name, f in pairs.items():
+        cells = [f"{f['section_macro_f1']:.3f}", *(f"{f['per_label_f1'][k]:.3f}" for k in STAR_LABELS),
+                 f"{f['qwk']:.3f}", f"{f['exact']:.3f}", f"{f['within_one']:.3f}",
+                 *(f"{f['facts_f1'][k]:.3f}" for k in FACTS), *(f"{f['slices'].get(s, float('nan')):.3f}" for s in slices)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    cm = pairs["second vs first"]["confusion"]
+    lines += ["", "Characters, first annotator (rows) against second (columns):", "",
+              "| first \\ second | " + " | ".join(SECTION_LABELS) + " |", "|---" * (len(SECTION_LABELS) + 1) + "|"]
+    lines += [f"| {SECTION_LABELS[i]} | " + " | ".join(str(c) for c in row) + " |" for i, row in enumerate(cm)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description="Agreement between two annotators, and the model against each.")
+    parser.add_argument("--data", required=True, help="the first labels (a corpus JSONL file)")
+    parser.add_argument("--second", required=True, help="folder of second-annotator files (*.txt)")
+    parser.add_argument("--model", default=None, help="also score this model against both annotators")
+    parser.add_argument("--baselines", default=None, metavar="TRAIN_FILE",
+                        help="also score the baselines (sentence TF-IDF+LR sections, rule scorer), fitted on this file")
+    parser.add_argument("--out", type=Path, default=None, help="write report.md and agreement.json into this folder")
+    args = parser.parse_args(argv)
+    result = run(args.data, args.second, args.model, args.baselines)
+    text = markdown(result)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.md").write_text(text)
+        (args.out / "agreement.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
