@@ -3,7 +3,9 @@
 
 Writes ``metrics.json``, ``report.md`` (or ``report.html``) and confusion-matrix
 PNGs under reports/, and logs them to MLflow. Baseline figures, when a
-``baselines.json`` for the same data exists (``make baselines``), sit beside the model's.
+``baselines.json`` for the same data exists (``make baselines``), sit beside the model's,
+and so does a second annotator's agreement with the gold labels when the data
+file has second labels beside it (``<folder>/second_labels/<stem>/``, ``make agreement``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _confusion_png(cm: list[list[int]], labels: list[str], title: str, path: Pat
     return path
 
 
-def _markdown(report: dict, title: str, data_file: str, model: str, baselines: dict | None) -> str:
+def _markdown(report: dict, title: str, data_file: str, model: str, baselines: dict | None, human: dict | None = None) -> str:
     s, q = report["sections"], report["result_quality"]
     lines = [
         f"# {title}",
@@ -63,6 +65,12 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
     for name, b in (baselines or {}).items():
         fmt = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
         lines.append(f"| baseline: {name} | {fmt(b.get('section_macro_f1'))} | {fmt(b.get('qwk'))} | {fmt(b.get('exact'))} | {fmt(b.get('within_one'))} |")
+    if human:
+        lines.append(f"| a second annotator against the gold labels (`make agreement`) | {human['section_macro_f1']:.3f} | "
+                     f"{human['qwk']:.3f} | {human['exact']:.3f} | {human['within_one']:.3f} |")
+        lines += ["", "The last row is how far two people labelling from `LABELING.md` agree on these answers "
+                  f"(TASK F1 {human['per_label_f1']['TASK']:.3f}). A model above it has learned the gold annotator's own "
+                  "conventions, which other annotators need not share."]
     lines += ["", "## Sections (character level, whitespace ignored)", "", "| label | precision | recall | F1 | gold chars |", "|---|---|---|---|---|"]
     for label in SECTION_LABELS:
         m = s["per_label"][label]
@@ -84,18 +92,19 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
 
 
 def write_report(
-    report: dict, out_dir: Path, title: str, data_file: str, model: str, fmt: str = "md", baselines: dict | None = None
+    report: dict, out_dir: Path, title: str, data_file: str, model: str, fmt: str = "md", baselines: dict | None = None,
+    human: dict | None = None,
 ) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(report | {"baselines": baselines or {}}, indent=2))
+    metrics_path.write_text(json.dumps(report | {"baselines": baselines or {}, "human_agreement": human}, indent=2))
     files = [
         metrics_path,
         _confusion_png(report["sections"]["confusion"], list(SECTION_LABELS), "Sections (row-normalised)", out_dir / "confusion_sections.png"),
         _confusion_png(report["result_quality"]["confusion"], [str(i) for i in range(5)], "Result score (row-normalised)", out_dir / "confusion_scores.png"),
     ]
-    text = _markdown(report, title, data_file, model, baselines)
+    text = _markdown(report, title, data_file, model, baselines, human)
     if fmt == "html":
         body = html.escape(text).replace("\n", "<br>\n")
         page = out_dir / "report.html"
@@ -148,7 +157,9 @@ def run(
     report["scoring_seconds"] = seconds
     target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / Path(data).stem
     baseline_figures = _baselines_for(data, compute=baselines)
-    files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt, baselines=baseline_figures)
+    human = human_agreement(data)
+    files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt,
+                         baselines=baseline_figures, human=human)
     if log_to_mlflow:
         import mlflow
 
@@ -164,6 +175,17 @@ def run(
     logger.info("section macro-F1 %.3f, QWK %.3f; report in %s", report["section_macro_f1"], report["qwk"], target)
     return {"report_dir": str(target), "files": [str(f) for f in files], **{k: report[k] for k in ("section_macro_f1", "qwk", "combined")},
             "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"]}
+
+
+def human_agreement(data: str) -> dict | None:
+    """A second annotator's figures against ``data``'s labels, when ``<data's folder>/second_labels/<data's stem>/`` holds them."""
+    second = Path(data).parent / "second_labels" / Path(data).stem
+    if not second.is_dir():
+        return None
+    from pipeline.agreement import run as agreement
+
+    figures = agreement(data, str(second))["pairs"]["second vs first"]
+    return {k: v for k, v in figures.items() if k != "confusion"}
 
 
 def _baselines_for(data: str, compute: bool = True) -> dict | None:

@@ -61,3 +61,15 @@ def tracking_uri(tmp_path, monkeypatch) -> str:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def write_second(path, records, relabel=None, facts=None):
+    """Annotation file for ``records``; ``relabel``: {(id, segment index): label}, ``facts``: {id: [names]}."""
+    relabel, facts = relabel or {}, facts or {}
+    blocks = []
+    for rec in records:
+        names = facts.get(rec["id"], [k for k, v in rec["result_facts"].items() if v])
+        lines = [f"### id: {rec['id']}", "facts: " + " ".join(names)]
+        lines += [f"[{relabel.get((rec['id'], i), s['label'])}] {s['text']}" for i, s in enumerate(rec["segments"])]
+        blocks.append("\n".join(lines))
+    path.write_text("\n\n".join(blocks) + "\n")

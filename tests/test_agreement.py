@@ -5,22 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, write_second
 
 from pipeline import agreement
 from pipeline.data import DataError
-
-
-def write_second(path, records, relabel=None, facts=None):
-    """Annotation file for ``records``; ``relabel``: {(id, segment index): label}, ``facts``: {id: [names]}."""
-    relabel, facts = relabel or {}, facts or {}
-    blocks = []
-    for rec in records:
-        names = facts.get(rec["id"], [k for k, v in rec["result_facts"].items() if v])
-        lines = [f"### id: {rec['id']}", "facts: " + " ".join(names)]
-        lines += [f"[{relabel.get((rec['id'], i), s['label'])}] {s['text']}" for i, s in enumerate(rec["segments"])]
-        blocks.append("\n".join(lines))
-    path.write_text("\n\n".join(blocks) + "\n")
 
 
 def nonspace(text):

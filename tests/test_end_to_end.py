@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FIXTURES, read_jsonl
+from conftest import FIXTURES, read_jsonl, write_second
 
 from pipeline import evaluate, score, train
 from pipeline.data import segment_spans
@@ -128,6 +128,26 @@ def test_evaluate_cli_writes_report_and_logs_it(trained, tmp_path, tracking_uri)
     exp = mlflow.MlflowClient(tracking_uri).get_experiment_by_name("star-scorer-evaluation")
     runs = mlflow.MlflowClient(tracking_uri).search_runs([exp.experiment_id])
     assert runs and runs[0].data.metrics["section_macro_f1"] == pytest.approx(result["section_macro_f1"])
+
+
+def test_evaluate_shows_human_agreement_beside_the_model(trained, tmp_path):
+    from pipeline.data import load_jsonl
+
+    root, _ = trained
+    records = load_jsonl(FIXTURES / "answers.jsonl")
+    data = tmp_path / "answers.jsonl"
+    data.write_text((FIXTURES / "answers.jsonl").read_text())
+    (tmp_path / "second_labels" / "answers").mkdir(parents=True)
+    write_second(tmp_path / "second_labels" / "answers" / "p1.txt", records, relabel={("fx-0001", 1): "SITUATION"})
+    out_dir = tmp_path / "eval"
+    evaluate.main(["--data", str(data), "--model", str(root / "models" / "tiny"), "--out", str(out_dir), "--no-baselines", "--no-mlflow"])
+    human = json.loads((out_dir / "metrics.json").read_text())["human_agreement"]
+    assert human["per_label_f1"]["TASK"] < 1.0 and human["qwk"] == pytest.approx(1.0)
+    assert "| a second annotator against the gold labels" in (out_dir / "report.md").read_text()
+    # no second labels beside the data: no such row
+    evaluate.main(["--data", str(FIXTURES / "answers.jsonl"), "--model", str(root / "models" / "tiny"), "--out", str(tmp_path / "e2"),
+                   "--no-baselines", "--no-mlflow"])
+    assert json.loads((tmp_path / "e2" / "metrics.json").read_text())["human_agreement"] is None
 
 
 def test_seed_spread_over_models(trained, tmp_path, tracking_uri):
