@@ -13,6 +13,10 @@ differently:
   the union of both (text that either calls RESULT), and print the share of
   answers scored 0 after each. Outcome text the first annotator called ACTION
   but the second calls RESULT stays in the answer in the harness's version.
+- People on Result-removed answers (``--removed``): answers with the first
+  annotator's Result dropped, labelled afresh by readers who never saw them
+  whole; the share in which a reader still finds a RESULT, split by whether the
+  model scores the answer 0.
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ def labels_kept_by_agreement(scorer: StarScorer, firsts: list[dict], seconds: li
         print(f"{name:11s} " + "  ".join(f"{k}: labels kept {v[0] / max(v[1], 1):.3f} ({v[1]} chars)" for k, v in sums.items()))
 
 
-def result_removed_by_agreement(scorer: StarScorer, firsts: list[dict], seconds: list[dict]) -> None:
+def result_removed_by_agreement(scorer: StarScorer, firsts: list[dict], seconds: list[dict]) -> float:
+    """Print the share scored 0 after each way of removing the Result; return it for the harness's way."""
     rng = random.Random(0)
 
     def has(r: dict) -> bool:
@@ -93,10 +98,38 @@ def result_removed_by_agreement(scorer: StarScorer, firsts: list[dict], seconds:
         "either annotator's Result dropped": [drop({**f, "segments": union_segments(f, s)}, rng, "RESULT")
                                               for f, s in zip(firsts, seconds) if has(f) or has(s)],
     }
+    shares = {}
     for name, records in variants.items():
         preds = scorer.score_rows(records)
-        zero = sum(p["result_quality"]["score"] == 0 for p in preds)
-        print(f"{name:36s} answers {len(records):4d}  scored 0: {zero / len(records):.3f}")
+        shares[name] = sum(p["result_quality"]["score"] == 0 for p in preds) / len(records)
+        print(f"{name:36s} answers {len(records):4d}  scored 0: {shares[name]:.3f}")
+    return shares["first annotator's Result dropped"]
+
+
+def readers_on_removed(scorer: StarScorer, removed: str, model_zero_share: float) -> None:
+    """Do people find a Result in answers whose gold Result was removed? Split by what the model says.
+
+    The sample holds as many answers the model scores 0 as answers it does not, so the share
+    a reader would score 0 over all Result-removed answers is re-weighted by ``model_zero_share``.
+    """
+    records = load_jsonl(removed)
+    readers = sorted(p for p in (Path(removed).parent / Path(removed).stem).iterdir() if p.is_dir())
+    found = {p.name: [any(s["label"] == "RESULT" for s in r["segments"]) for r in second_records(records, p)] for p in readers}
+    preds = scorer.score_rows(records)
+    model = [p["result_quality"]["score"] != 0 for p in preds]
+    finds = {}
+    for label, want in (("model finds a Result", True), ("model scores 0", False)):
+        idx = [i for i, m in enumerate(model) if m == want]
+        finds[want] = {n: sum(f[i] for i in idx) / max(len(idx), 1) for n, f in found.items()}
+        each = "  ".join(f"reader {n}: {v:.2f}" for n, v in finds[want].items())
+        both = sum(all(f[i] for f in found.values()) for i in idx) / max(len(idx), 1)
+        either = sum(any(f[i] for f in found.values()) for i in idx) / max(len(idx), 1)
+        print(f"{label:22s} answers {len(idx):3d}  a reader labels some text RESULT: {each}  both: {both:.2f}  either: {either:.2f}")
+    agree = sum(len({f[i] for f in found.values()}) == 1 for i in range(len(records))) / len(records)
+    estimate = {n: model_zero_share * (1 - finds[False][n]) + (1 - model_zero_share) * (1 - finds[True][n]) for n in found}
+    print(f"readers agree on whether there is a Result: {agree:.2f}; share of all Result-removed answers a reader "
+          "would score 0 (re-weighted): " + "  ".join(f"reader {n}: {v:.2f}" for n, v in estimate.items())
+          + f"  (the model: {model_zero_share:.2f})")
 
 
 def main() -> None:
@@ -104,12 +137,16 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--data", default="data/test.jsonl")
     parser.add_argument("--second", default="data/second_labels/test")
+    parser.add_argument("--removed", default="data/second_labels/result_removed.jsonl",
+                        help="answers with the gold Result removed; readers' labels of them in <folder>/<stem>/<reader>/")
     args = parser.parse_args()
     firsts = load_jsonl(args.data)
     seconds = second_records(firsts, Path(args.second))
     scorer = StarScorer.load(args.model)
     labels_kept_by_agreement(scorer, firsts, seconds)
-    result_removed_by_agreement(scorer, firsts, seconds)
+    model_zero_share = result_removed_by_agreement(scorer, firsts, seconds)
+    if Path(args.removed).exists():
+        readers_on_removed(scorer, args.removed, model_zero_share)
 
 
 if __name__ == "__main__":
