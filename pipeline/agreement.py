@@ -27,7 +27,7 @@ import logging
 import re
 from pathlib import Path
 
-from pipeline.data import DataError, load_jsonl, segment_spans
+from pipeline.data import DataError, first_difference, load_jsonl, segment_spans
 from pipeline.labels import FACTS, SECTION_LABELS, STAR_LABELS, rubric_score
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def second_records(records: list[dict], second_dir: Path) -> list[dict]:
         ann = labels[rec["id"]]
         joined = " ".join(s["text"] for s in ann["segments"])
         if joined != rec["answer"]:
-            at = next((i for i, (a, b) in enumerate(zip(joined, rec["answer"])) if a != b), min(len(joined), len(rec["answer"])))
+            at = first_difference(joined, rec["answer"])
             raise DataError(f"{rec['id']}: second labels' text differs from the answer at char {at}: "
                             f"expected {rec['answer'][at:at + 40]!r}, found {joined[at:at + 40]!r}")
         has_result = any(s["label"] == "RESULT" for s in ann["segments"])
@@ -127,15 +127,9 @@ def _figures(gold: list[dict], pred: list[dict]) -> dict:
 
 def _baseline_predictions(records: list[dict], train_file: str) -> list[dict]:
     """The best baselines of `make baselines`: TF-IDF+LR sentence sections, the rule scorer on their Result."""
-    from pipeline.baselines import SentenceSectionBaseline, rule_score
+    from pipeline.baselines import SentenceSectionBaseline, rule_rows
 
-    sections = SentenceSectionBaseline().fit(load_jsonl(train_file)).predict(records)
-    out = []
-    for rec, secs in zip(records, sections):
-        result_text = " ".join(s["text"] for s in secs if s["label"] == "RESULT")
-        score, facts = rule_score(result_text)
-        out.append({"id": rec["id"], "sections": secs, "result_quality": {"score": score, "facts": facts}, "error": None})
-    return out
+    return rule_rows(records, SentenceSectionBaseline().fit(load_jsonl(train_file)).predict(records))
 
 
 def run(data: str, second: str, model: str | None = None, baseline_train: str | None = None) -> dict:

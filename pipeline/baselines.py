@@ -134,6 +134,12 @@ def _rows(records, sections, scores, facts=None) -> list[dict]:
     ]
 
 
+def rule_rows(records: list[dict], sections: list[list[dict]]) -> list[dict]:
+    """Scorer-shaped rows: these sections, and the rule scorer's score and facts on their Result text."""
+    rule = [rule_score(" ".join(s["text"] for s in secs if s["label"] == "RESULT")) for secs in sections]
+    return _rows(records, sections, [r[0] for r in rule], [r[1] for r in rule])
+
+
 def run(train_file: str, eval_files: list[str], out_dir: Path) -> dict:
     from pipeline.data import load_jsonl
 
@@ -146,11 +152,10 @@ def run(train_file: str, eval_files: list[str], out_dir: Path) -> dict:
         records = load_jsonl(path)
         secs = sections_model.predict(records)
         tfidf_scores = score_model.predict(records)
-        rule = [rule_score(" ".join(s["text"] for s in ss if s["label"] == "RESULT")) for ss in secs]
         blank = [[] for _ in records]
         sec_m = evaluate_predictions(records, _rows(records, secs, tfidf_scores))
         tfidf_m = evaluate_predictions(records, _rows(records, blank, tfidf_scores))
-        rule_m = evaluate_predictions(records, _rows(records, secs, [r[0] for r in rule], [r[1] for r in rule]))
+        rule_m = evaluate_predictions(records, rule_rows(records, secs))
         figures = {
             "tfidf-lr sentences + tfidf-lr score": {
                 "section_macro_f1": sec_m["section_macro_f1"], "qwk": tfidf_m["qwk"],

@@ -47,6 +47,11 @@ def segment_spans(segments: Iterable[dict]) -> list[Span]:
     return spans
 
 
+def first_difference(a: str, b: str) -> int:
+    """Index of the first character where ``a`` and ``b`` differ (the shorter length if one is a prefix)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
 def validate_record(rec: object, where: str) -> dict:
     """Return the record if it follows the schema, else raise DataError naming ``where``."""
     if not isinstance(rec, dict):
@@ -66,7 +71,7 @@ def validate_record(rec: object, where: str) -> dict:
             raise DataError(f"{where}: segments[{i}].text: expected non-empty text without surrounding spaces, found {seg['text']!r:.60}")
     joined = " ".join(seg["text"] for seg in segments)
     if rec["answer"] != joined:
-        at = next((i for i, (a, b) in enumerate(zip(rec["answer"], joined)) if a != b), min(len(rec["answer"]), len(joined)))
+        at = first_difference(rec["answer"], joined)
         raise DataError(
             f"{where}: field 'answer': expected the segment texts joined by single spaces, "
             f"first difference at character {at}: {rec['answer'][at:at + 30]!r} vs {joined[at:at + 30]!r}"

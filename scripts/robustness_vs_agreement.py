@@ -25,25 +25,19 @@ import argparse
 import random
 from pathlib import Path
 
-from pipeline.agreement import second_records
+from pipeline.agreement import as_predictions, second_records
 from pipeline.augment import drop
 from pipeline.data import load_jsonl, segment_spans
-from pipeline.features import char_labels
 from pipeline.labels import LABEL2ID
 from pipeline.predictor import StarScorer
-from pipeline.robustness import INVARIANT, labels_kept
+from pipeline.robustness import INVARIANT, _segment_label_shares, labels_kept
 
 
 def disputed_segments(first: dict, second: dict, share: float = 0.9) -> set[int]:
     """Indices of first's segments whose characters the second annotator labels the same way less than ``share`` of the time."""
-    theirs = char_labels(second["answer"], second["segments"])
-    out = set()
-    for i, (seg, span) in enumerate(zip(first["segments"], segment_spans(first["segments"]))):
-        chars = [c for c in range(span.start, span.end) if not first["answer"][c].isspace()]
-        same = sum(theirs[c] == LABEL2ID[seg["label"]] for c in chars)
-        if chars and same / len(chars) < share:
-            out.add(i)
-    return out
+    theirs = _segment_label_shares(first, as_predictions([second])[0]["sections"])
+    return {i for i, seg in enumerate(first["segments"])
+            if theirs[i][0] and theirs[i][1][LABEL2ID[seg["label"]]] / theirs[i][0] < share}
 
 
 def _only_src(record: dict, src: int) -> dict:
