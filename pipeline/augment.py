@@ -21,6 +21,7 @@ import random
 import re
 from collections.abc import Callable
 
+from pipeline.data import evidence_texts
 from pipeline.labels import FACTS, rubric_score
 
 FILLERS = ("um", "uh", "like", "you know", "I mean", "sort of", "basically", "kind of")
@@ -45,8 +46,13 @@ MARKERS = [
 _MARKER = re.compile(r"^(?:" + "|".join(MARKERS) + r")\s+", re.IGNORECASE)
 
 
-def _rebuild(record: dict, segments: list[dict], suffix: str, **changes) -> dict:
-    """A new record from ``segments``; each keeps ``src``, the index of the original segment it came from."""
+def _rebuild(record: dict, segments: list[dict], suffix: str, evidence_map: Callable[[str], str] | None = None, **changes) -> dict:
+    """A new record from ``segments``; each keeps ``src``, the index of the original segment it came from.
+
+    The record's evidence clauses follow the edit (through ``evidence_map`` when the edit
+    rewrote the text); a clause no longer found inside a RESULT segment is dropped, and with
+    it the fact's evidence when none is left (the fact then trains at answer level only).
+    """
     segments = [{"text": " ".join(s["text"].split()), "label": s["label"], "src": s.get("src")} for s in segments]
     segments = [s for s in segments if s["text"]]
     out = copy.deepcopy(record)
@@ -58,22 +64,43 @@ def _rebuild(record: dict, segments: list[dict], suffix: str, **changes) -> dict
     if not has_result:
         out["result_facts"] = {f: False for f in FACTS}
     out["result_quality"] = rubric_score(has_result, out["result_facts"])
+    out.pop("unquantified", None)
+    if "result_evidence" in out:
+        out["result_evidence"] = kept_evidence(out, evidence_map)
+        if not out["result_evidence"]:
+            del out["result_evidence"]
     return out
+
+
+def kept_evidence(record: dict, evidence_map: Callable[[str], str] | None = None) -> dict[str, list[str]]:
+    """The record's evidence clauses (mapped) that still stand inside one of its RESULT segments, for facts that hold."""
+    results = [s["text"] for s in record["segments"] if s["label"] == "RESULT"]
+    kept: dict[str, list[str]] = {}
+    for fact, texts in evidence_texts(record).items():
+        if not record["result_facts"].get(fact):
+            continue
+        for text in texts:
+            text = " ".join((evidence_map(text) if evidence_map else text).split())
+            if text and any(text in r for r in results):
+                kept.setdefault(fact, []).append(text)
+    return kept
 
 
 def _indexed(record: dict) -> list[dict]:
     return [{"text": s["text"], "label": s["label"], "src": i} for i, s in enumerate(record["segments"])]
 
 
+def as_transcript(text: str) -> str:
+    """Lowercase, punctuation stripped (decimals, %, $ and apostrophes kept), as a speech recogniser writes."""
+    text = _PUNCT.sub(" ", text.lower())
+    return " ".join(re.sub(r"(?<=\w)\.(?=\s|$)", "", text).split())
+
+
 def transcript(record: dict, rng: random.Random) -> dict:
-    segs = []
-    for i, s in enumerate(record["segments"]):
-        text = _PUNCT.sub(" ", s["text"].lower())
-        text = re.sub(r"(?<=\w)\.(?=\s|$)", "", text)
-        segs.append({"text": text, "label": s["label"], "src": i})
-    if not any(" ".join(x["text"].split()) for x in segs):
+    segs = [{"text": as_transcript(s["text"]), "label": s["label"], "src": i} for i, s in enumerate(record["segments"])]
+    if not any(x["text"] for x in segs):
         return _rebuild(record, _indexed(record), "transcript")
-    return _rebuild(record, segs, "transcript", style="asr")
+    return _rebuild(record, segs, "transcript", evidence_map=as_transcript, style="asr")
 
 
 def fillers(record: dict, rng: random.Random) -> dict:
@@ -165,6 +192,7 @@ def vague(record: dict, rng: random.Random) -> dict:
     out = _rebuild(record, [*kept, claim, *rest], "vague")
     out["result_facts"] = {"T": False, "B": False, "NB": False, "V": True}
     out["result_quality"] = rubric_score(True, out["result_facts"])
+    out["result_evidence"] = {"V": [claim["text"]]}
     return out
 
 

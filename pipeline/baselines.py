@@ -22,10 +22,10 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.features import char_labels
 from pipeline.labels import FACTS, SECTION_LABELS, rubric_score
 from pipeline.metrics import evaluate_predictions
 from pipeline.paths import DATA_DIR, REPORTS_DIR
+from pipeline.text import char_labels
 
 logger = logging.getLogger(__name__)
 

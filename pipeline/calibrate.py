@@ -7,9 +7,10 @@ and saved in the model's config:
   cost before "and"/"so" in unpunctuated speech, where transcripts open sections;
 - label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
   cross-entropy-trained head under-predicts.
-Coordinate search: penalties, then biases. Last, the
-rule that turns the Result head's outputs into one score (ordinal median or
-argmax, or the rubric over the predicted facts), by dev QWK + exact agreement.
+Coordinate search: penalties, then biases. The score is always the rubric over
+the facts of the clauses decoded as RESULT, so nothing about it is chosen here;
+last, how far a fact's evidence reaches over neighbouring clauses, by dev
+evidence character F1 (where dev names its evidence).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import logging
 from pathlib import Path
 
 from pipeline.data import load_jsonl
-from pipeline.decode import SCORE_RULES
-from pipeline.metrics import quality_metrics, section_metrics
+from pipeline.metrics import evidence_metrics, section_metrics
 from pipeline.modeling import ScorerConfig
 from pipeline.paths import DATA_DIR
 from pipeline.predictor import StarScorer, resolve_model_dir
@@ -35,6 +35,7 @@ SENTENCE = (0.0, 0.1, 0.5)
 CONNECTIVE = (None, 0.5, 1.0, 2.0)
 TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
+EVIDENCE_EXTEND = (0.3, 0.5, 0.7, 1.01)  # 1.01: never beyond the best clause
 
 
 def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int = 32) -> dict:
@@ -82,21 +83,19 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
     search_connective()
     search_biases()
     final = score()
-    rules = {}
-    for rule in SCORE_RULES:
-        cfg.score_rule = rule
+    evidence = {}
+    for extend in EVIDENCE_EXTEND:
+        cfg.evidence_extend = extend
         preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
-        q = quality_metrics([r["result_quality"] for r in records], [p["result_quality"]["score"] for p in preds])
-        rules[rule] = {"qwk": q["qwk"], "exact": q["exact"], "within_one": q["within_one"]}
-    cfg.score_rule = max(rules, key=lambda r: rules[r]["qwk"] + rules[r]["exact"])
+        evidence[extend] = evidence_metrics(records, preds)["char_f1"]
+    cfg.evidence_extend = max(evidence, key=evidence.get)
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
-              "connective": cfg.connective_penalty,
-              "label_bias": cfg.label_bias, "score_rule": cfg.score_rule}
+              "connective": cfg.connective_penalty, "label_bias": cfg.label_bias, "evidence_extend": cfg.evidence_extend}
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
-    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "score_rules": rules, "tried": tried}
+    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence, "tried": tried}
 
 
-DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "score_rule", "label_bias")
+DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "evidence_extend")
 
 
 def recalibrate(model: str | Path, dev: str | Path | None = None) -> dict:

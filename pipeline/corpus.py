@@ -20,6 +20,19 @@ build``; raw files are never edited by the build. One record looks like::
 answer is the segment texts joined by single spaces and the 0-4 score is
 computed from the facts by the rubric, so the two can never disagree.
 
+After the segments, each fact that holds names its evidence, the clause of a
+RESULT segment that makes it true (LABELING.md), one line per clause, the
+clearest first; a clause that carries a quantified downstream effect also says
+how it reads with its number taken out (the NB counterfactual)::
+
+    evidence T: the new model's recall rose from 0.71 to 0.86
+    evidence B: it cut the review queue by about 40%
+    evidence NB: it cut the review queue by about 40%
+    unquantified: it cut the review queue by about 40% => it cut the review queue noticeably
+
+Evidence is optional per record; where a record has any, every fact that holds
+must have some, and every NB clause its ``unquantified`` line.
+
 This module uses the standard library only, so writers can check a file with
 any Python: ``python3 -m pipeline.corpus check data/raw/a1/*.txt``.
 """
@@ -40,8 +53,12 @@ from pipeline.labels import COMPETENCIES, FACTS, SECTION_LABELS, STORY_TYPES, ST
 logger = logging.getLogger(__name__)
 
 HEADER_FIELDS = ("story", "question", "style", "domain", "competency", "story_type", "facts")
+# optional: "added: TASK" marks an answer whose TASK sentence was written in the 2026-12 relabel (data/README.md)
+OPTIONAL_FIELDS = ("added",)
 _SEGMENT = re.compile(r"^\[(?P<label>[A-Z]+)\]\s*(?P<text>.*)$")
 _FIELD = re.compile(r"^(?P<key>[a-z_]+):\s*(?P<value>.*)$")
+_EVIDENCE = re.compile(r"^evidence (?P<fact>[A-Z]+):\s*(?P<text>.*)$")
+_UNQUANTIFIED = re.compile(r"^unquantified:\s*(?P<old>.*?)\s*=>\s*(?P<new>.*)$")
 
 
 class RawFormatError(ValueError):
@@ -63,15 +80,29 @@ def parse_raw_file(path: Path) -> list[dict]:
         if line.startswith("### id:"):
             if current is not None:
                 records.append(_finish(path, start_line, current))
-            current = {"id": line[len("### id:") :].strip(), "segments": []}
+            current = {"id": line[len("### id:") :].strip(), "segments": [], "evidence": [], "unquantified": []}
             start_line = line_no
             continue
         if not line.strip():
             continue
         if current is None:
             raise _fail(path, line_no, f"expected a '### id: ...' line to start a record, found {line[:40]!r}")
+        evidence = _EVIDENCE.match(line)
+        if evidence and current["segments"]:
+            if evidence["fact"] not in FACTS:
+                raise _fail(path, line_no, f"expected evidence for one of {list(FACTS)}, found 'evidence {evidence['fact']}'")
+            current["evidence"].append((line_no, evidence["fact"], " ".join(evidence["text"].split())))
+            continue
+        unquantified = _UNQUANTIFIED.match(line)
+        if unquantified and current["segments"]:
+            current["unquantified"].append((line_no, " ".join(unquantified["old"].split()), " ".join(unquantified["new"].split())))
+            continue
+        if line.startswith(("evidence", "unquantified")) and current["segments"]:
+            raise _fail(path, line_no, f"expected 'evidence <FACT>: <clause>' or 'unquantified: <clause> => <rewrite>', found {line[:40]!r}")
         seg = _SEGMENT.match(line)
         if seg:
+            if current["evidence"] or current["unquantified"]:
+                raise _fail(path, line_no, f"expected evidence lines after every [LABEL] segment of {current['id']!r}, found a segment after them")
             label = seg["label"]
             if label not in SECTION_LABELS:
                 raise _fail(path, line_no, f"expected a label in {list(SECTION_LABELS)}, found [{label}]")
@@ -81,10 +112,10 @@ def parse_raw_file(path: Path) -> list[dict]:
             current["segments"].append({"text": text, "label": label})
             continue
         field = _FIELD.match(line)
-        if field and not current["segments"] and field["key"] in HEADER_FIELDS:
+        if field and not current["segments"] and field["key"] in HEADER_FIELDS + OPTIONAL_FIELDS:
             current[field["key"]] = field["value"].strip()
             continue
-        if current["segments"]:
+        if current["segments"] and not (current["evidence"] or current["unquantified"]):
             # A wrapped line continues the previous segment.
             current["segments"][-1]["text"] += " " + " ".join(line.split())
             continue
@@ -116,9 +147,8 @@ def _finish(path: Path, line_no: int, rec: dict) -> dict:
         raise _fail(path, line_no, f"record {rec['id']!r} has no [RESULT] segment, so its facts must be 'none', found {tokens}")
     if facts["NB"] and not facts["B"]:
         raise _fail(path, line_no, f"record {rec['id']!r}: NB (B is quantified) needs B, found {tokens}")
-    if has_result and not (facts["T"] or facts["B"] or facts["V"]):
-        raise _fail(path, line_no, f"record {rec['id']!r} has a [RESULT] with none of T, B, V: a result with no concrete outcome is vague (V)")
-    return {
+    evidence = _evidence(path, rec, facts)
+    out = {
         "id": rec["id"],
         "story": rec["story"],
         "question": rec["question"],
@@ -131,6 +161,41 @@ def _finish(path: Path, line_no: int, rec: dict) -> dict:
         "competency": rec["competency"],
         "story_type": rec["story_type"],
     }
+    if rec.get("added"):
+        if rec["added"] != "TASK":
+            raise _fail(path, line_no, f"record {rec['id']!r}: expected 'added: TASK' (a TASK written in the relabel), found {rec['added']!r}")
+        out["added"] = "TASK"
+    if evidence:
+        out["result_evidence"], out["unquantified"] = evidence
+    return out
+
+
+def _evidence(path: Path, rec: dict, facts: dict[str, bool]) -> tuple[dict, dict] | None:
+    """``({fact: [clauses]}, {clause: rewrite})`` checked against the RESULT segments and the facts, or None."""
+    if not rec["evidence"] and not rec["unquantified"]:
+        return None
+    results = [s["text"] for s in rec["segments"] if s["label"] == "RESULT"]
+    by_fact: dict[str, list[str]] = {}
+    for line_no, fact, text in rec["evidence"]:
+        if not facts[fact]:
+            raise _fail(path, line_no, f"record {rec['id']!r}: evidence for {fact}, but {fact} is not among its facts")
+        if not text or not any(text in r for r in results):
+            raise _fail(path, line_no, f"record {rec['id']!r}: expected evidence {fact} to be an exact part of one [RESULT] segment, found {text[:60]!r}")
+        by_fact.setdefault(fact, []).append(text)
+    lacking = [f for f in FACTS if facts[f] and f not in by_fact]
+    if lacking:
+        raise _fail(path, rec["evidence"][0][0] if rec["evidence"] else 0, f"record {rec['id']!r}: expected evidence for every fact that holds, none for {lacking}")
+    rewrites: dict[str, str] = {}
+    for line_no, old, new in rec["unquantified"]:
+        if old not in by_fact.get("NB", []):
+            raise _fail(path, line_no, f"record {rec['id']!r}: expected 'unquantified:' to rewrite an 'evidence NB:' clause, found {old[:60]!r}")
+        if not new or new == old:
+            raise _fail(path, line_no, f"record {rec['id']!r}: expected a rewrite of {old[:40]!r} without its number, found {new[:40]!r}")
+        rewrites[old] = new
+    missing = [c for c in by_fact.get("NB", []) if c not in rewrites]
+    if missing:
+        raise _fail(path, rec["evidence"][0][0], f"record {rec['id']!r}: expected an 'unquantified:' line for NB clause {missing[0][:60]!r}")
+    return by_fact, rewrites
 
 
 def parse_raw_files(paths: Iterable[Path]) -> list[dict]:
@@ -192,7 +257,13 @@ def split_of(record: dict, hand: str) -> str:
 
 
 def build(raw_dir: Path, out_dir: Path) -> dict[str, int]:
-    """Derive data/{train,dev,test,other_writers}.jsonl from the raw sources (raw files are never edited)."""
+    """Derive data/{train,dev,test,other_writers}.jsonl from the raw sources (raw files are never edited).
+
+    The training split also gets the counterfactual and reshaped copies of its answers
+    (pipeline.counterfactual), after the originals, with ids ``<id>~<kind>``.
+    """
+    from pipeline.counterfactual import derive
+
     splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
     hands = sorted(p for p in Path(raw_dir).iterdir() if p.is_dir())
     seen: dict[str, str] = {}
@@ -203,6 +274,7 @@ def build(raw_dir: Path, out_dir: Path) -> dict[str, int]:
             seen[rec["id"]] = str(hand_dir)
             rec["hand"] = hand_dir.name
             splits[split_of(rec, hand_dir.name)].append(rec)
+    splits["train"] += derive(splits["train"])
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, records in splits.items():
         with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as fh:

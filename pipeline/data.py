@@ -47,6 +47,27 @@ def segment_spans(segments: Iterable[dict]) -> list[Span]:
     return spans
 
 
+def evidence_texts(record: dict) -> dict[str, list[str]]:
+    """``result_evidence`` as {fact: [clause, ...]} (a single string is one clause; absent: {})."""
+    raw = record.get("result_evidence") or {}
+    return {fact: [texts] if isinstance(texts, str) else list(texts) for fact, texts in raw.items() if texts}
+
+
+def evidence_spans(record: dict) -> dict[str, list[tuple[int, int]]]:
+    """Character spans of each fact's evidence clauses, each found inside a RESULT segment of the answer."""
+    results = [span for span in segment_spans(record["segments"]) if span.label == "RESULT"]
+    answer = record["answer"]
+    out: dict[str, list[tuple[int, int]]] = {}
+    for fact, texts in evidence_texts(record).items():
+        for text in texts:
+            for span in results:
+                at = answer.find(text, span.start, span.end)
+                if at >= 0:
+                    out.setdefault(fact, []).append((at, at + len(text)))
+                    break
+    return out
+
+
 def first_difference(a: str, b: str) -> int:
     """Index of the first character where ``a`` and ``b`` differ (the shorter length if one is a prefix)."""
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
@@ -89,6 +110,16 @@ def validate_record(rec: object, where: str) -> dict:
             f"{where}: field 'result_quality': the rubric gives {expected} for facts {facts} "
             f"({'with' if has_result else 'without'} a RESULT segment), found {score}"
         )
+    evidence = rec.get("result_evidence")
+    if evidence is not None:
+        if not isinstance(evidence, dict) or set(evidence) - set(FACTS):
+            raise DataError(f"{where}: field 'result_evidence': expected {{fact: clause or [clauses]}} over {list(FACTS)}, found {evidence!r:.80}")
+        found = evidence_spans(rec)
+        for fact, texts in evidence_texts(rec).items():
+            if not facts[fact]:
+                raise DataError(f"{where}: field 'result_evidence': evidence for {fact}, which its result_facts say does not hold")
+            if len(found.get(fact, [])) != len(texts):
+                raise DataError(f"{where}: field 'result_evidence.{fact}': expected clauses found inside a RESULT segment, found {texts!r:.80}")
     if "style" in rec and rec["style"] not in STYLES:
         raise DataError(f"{where}: field 'style': expected one of {list(STYLES)}, found {rec['style']!r}")
     return rec

@@ -21,6 +21,7 @@ from pipeline.corpus import SPLITS, build
 from pipeline.data import DataError, load_jsonl
 from pipeline.labels import COMPETENCIES, SECTION_LABELS, STAR_LABELS, STORY_TYPES, STYLES
 from pipeline.paths import DATA_DIR, RAW_DATA_DIR
+from pipeline.text import NUMBER_FLAGS
 
 ML_DOMAINS = {"ml-engineering", "data-science"}
 CORPUS_FIELDS = ("question", "style", "domain", "competency", "story_type", "story")
@@ -148,6 +149,71 @@ def _table(title: str, counts: dict[str, Counter], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _sentences(text: str) -> int:
+    return max(1, len(re.findall(r"[.!?](?:\s|$)", text))) if re.search(r"[.!?]", text) else max(1, len(text.split()) // 15)
+
+
+def _task_place(rec: dict) -> str | None:
+    """Where an answer's first TASK stands: first, inside a scene sentence, after the Situation, after an Action."""
+    segs = rec["segments"]
+    i = next((k for k, s in enumerate(segs) if s["label"] == "TASK"), None)
+    if i is None:
+        return None
+    before = [s["label"] for s in segs[:i] if s["label"] != "OTHER"]
+    if not before:
+        return "opens the answer"
+    if not re.search(r"[.!?][\"')\]]*$", segs[i - 1]["text"]):
+        return "clause of a sentence"
+    return "after an Action or Result" if {"ACTION", "RESULT"} & set(before) else "after the Situation"
+
+
+def shortcut_stats(train: list[dict]) -> tuple[list[str], dict[str, bool]]:
+    """The habits a model must not learn from our writers (issue 13), measured on the training split."""
+    from scipy.stats import spearmanr
+
+    n = len(train)
+    out = ["\nTraining data against our writers' habits (train split, counterfactual copies included)"]
+    kinds = Counter(r.get("derived", "original") for r in train)
+    out.append("copies: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+    places = Counter(_task_place(r) for r in train)
+    with_task = n - places[None]
+    openers = Counter(" ".join(s["text"].lower().split()[:2]) for r in train for s in r["segments"] if s["label"] == "TASK")
+    out.append(f"TASK in {with_task}/{n} answers ({100 * with_task / n:.0f}%); where it first stands: "
+               + ", ".join(f"{k} {v}" for k, v in places.most_common() if k) + f"; {len(openers)} distinct two-word openings "
+               f"over {sum(openers.values())} TASK segments (commonest: {', '.join(k for k, _ in openers.most_common(5))})")
+    result_words = [(r["result_quality"], sum(len(s["text"].split()) for s in r["segments"] if s["label"] == "RESULT")) for r in train]
+    with_result = [(q, w) for q, w in result_words if q > 0]
+    rho = float(spearmanr([q for q, _ in with_result], [w for _, w in with_result]).statistic)
+    lines = ["| score | answers | Result words min | median | max |", "|---|---|---|---|---|"]
+    spread = {}
+    for q in range(1, 5):
+        ws = sorted(w for s, w in with_result if s == q)
+        spread[q] = (ws[0], ws[-1]) if ws else (0, 0)
+        lines.append(f"| {q} | {len(ws)} | {ws[0] if ws else '-'} | {ws[len(ws) // 2] if ws else '-'} | {ws[-1] if ws else '-'} |")
+    out.append(f"Result length by score (rank correlation of Result words and score: {rho:.3f})\n" + "\n".join(lines))
+    words = sorted(len(r["answer"].split()) for r in train)
+    short = Counter(r["result_quality"] for r in train if 3 <= _sentences(r["answer"]) <= 5)
+    out.append(f"answer words: median {words[n // 2]}, under 100 words {100 * sum(w < 100 for w in words) / n:.0f}%; "
+               "short answers (3-5 sentences) by score: " + ", ".join(f"{q}: {short[q]}" for q in range(5)))
+    nb = [c for r in train for c in ((r.get("result_evidence") or {}).get("NB") or [])]
+    forms = Counter(k for c in nb for k, rx in NUMBER_FLAGS.items() if rx.search(c))
+    plain = sum(not re.search(r"[$%]", c) for c in nb)
+    out.append(f"quantified effects (NB evidence clauses): {len(nb)}; by form: " + ", ".join(f"{k} {forms[k]}" for k in NUMBER_FLAGS)
+               + f"; without $ or %: {plain} ({100 * plain / max(len(nb), 1):.0f}%)")
+    targets = {
+        "train: TASK in >= 70% of answers": with_task / n >= 0.70,
+        "train: rank correlation of Result words and score < 0.25": abs(rho) < 0.25,
+        "train: every score 1-4 has a Result of <= 15 words and one of >= 60": all(lo <= 15 and hi >= 60 for lo, hi in spread.values()),
+        "train: median answer <= 150 words, >= 25% under 100": words[n // 2] <= 150 and sum(w < 100 for w in words) / n >= 0.25,
+        "train: >= 20 short (3-5 sentence) answers of every score 0-4": all(short[q] >= 20 for q in range(5)),
+        "train: quantified effects in words, fractions/multiples and time/counts (>= 30 each), >= 40% without $ or %": all(
+            forms[k] >= 30 for k in ("number_word", "fraction_multiple", "time_count")) and plain / max(len(nb), 1) >= 0.40,
+        "train: >= 100 counterfactual copies each (number removed, effect dropped, neutral padding)": all(
+            kinds[k] >= 100 for k in ("unquantified", "no_effect", "pad")),
+    }
+    return out, targets
+
+
 def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
     splits = load_splits(data_dir)
     allr = [r for recs in splits.values() for r in recs]
@@ -194,12 +260,15 @@ def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
         and 0.2 <= style["spoken"] / n <= 0.4 and 0.12 <= style["asr"] / n <= 0.28,
         "<= 60% plain S-T-A-R order": sum(_order_kind(r) == "plain S-T-A-R" for r in allr) / n <= 0.60,
         "giveaway phrases in <= 15% of each section kind": all(v <= 0.15 for v in give_share.values()),
-        "lengths within 30-900 words": min(words) >= 30 and max(words) <= 900,
+        "lengths within 10-900 words": min(words) >= 10 and max(words) <= 900,
         ">= 15% longer than 400 words": sum(w > 400 for w in words) / n >= 0.15,
         ">= 10% under 80 words": sum(w < 80 for w in words) / n >= 0.10,
         "every score level >= 12%": all(scores[i] / n >= 0.12 for i in range(5)),
         "every competency present": set(COMPETENCIES) <= {r["competency"] for r in allr},
     }
+    habits, habit_targets = shortcut_stats(splits["train"])
+    out += habits
+    targets |= habit_targets
     out.append("\nTargets")
     out += [f"- [{'x' if ok else ' '}] {name}" for name, ok in targets.items()]
     out.append(f"\nwords per answer: min {min(words)}, median {sorted(words)[n // 2]}, mean {sum(words) / n:.0f}, max {max(words)}")

@@ -101,42 +101,72 @@ def spans_from_words(text: str, words: list[tuple[int, int]], word_labels: list[
     return spans
 
 
-SCORE_RULES = ("median", "argmax", "facts")
+def result_clauses(clauses: list[tuple[int, int]], sections: list[dict], n_chars: int) -> list[bool]:
+    """Whether most of each clause's characters lie in a RESULT section."""
+    is_result = np.zeros(n_chars, dtype=bool)
+    for span in sections:
+        if span["label"] == "RESULT":
+            is_result[span["start"] : span["end"]] = True
+    return [bool(b > a and is_result[a:b].mean() > 0.5) for a, b in clauses]
 
 
-def quality_from_logits(
-    cum_logits: np.ndarray, facts_logits: np.ndarray, fact_names: list[str], has_result: bool, rule: str = "median"
+def score_distribution(p_t: float, p_b: float, p_nb: float) -> list[float]:
+    """P(score = 0..4) when a Result is there, from the facts' probabilities (taken as independent;
+    ``p_nb`` is P(B and quantified), so P(NB | B) = p_nb / p_b). V never moves the score."""
+    q = min(p_nb / p_b, 1.0) if p_b > 0 else 0.0
+    return [
+        0.0,
+        (1 - p_t) * (1 - p_b),
+        p_t * (1 - p_b) + (1 - p_t) * p_b * (1 - q),
+        (1 - p_t) * p_b * q + p_t * p_b * (1 - q),
+        p_t * p_b * q,
+    ]
+
+
+def quality_from_clauses(
+    text: str, clauses: list[tuple[int, int]], clause_logits: np.ndarray, sections: list[dict], fact_names: list[str],
+    extend: float = 0.5,
 ) -> dict:
-    """The 0-4 score, its distribution and the rubric facts, consistent with the sections found.
+    """The 0-4 score, the rubric facts and each fact's evidence, from the clauses decoded as RESULT.
 
-    The rubric gives 0 exactly when there is no RESULT text, so the distribution is
-    conditioned on whether the section head found one: without a RESULT the score is 0
-    and every fact is false; with one, P(0) is removed and the rest renormalised.
-    ``rule`` turns that into one score: the distribution's ``median`` (the ordinal
-    head's natural point estimate), its ``argmax``, or ``facts``: the rubric applied
-    to the fact probabilities (each fact holds when p >= 0.5).
+    A fact's probability is the best of the RESULT clauses' (LABELING.md: a fact holds when
+    one clause of the Result makes it true); it holds at p >= 0.5, NB only with B. The score
+    is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
+    evidence is its best clause, widened over neighbouring RESULT clauses of the same
+    sentence whose probability is at least ``extend``. ``probabilities`` is the score's
+    distribution under the facts' probabilities.
     """
-    greater = 1.0 / (1.0 + np.exp(-cum_logits))  # P(score > k), k = 0..3, decreasing
-    greater = np.minimum.accumulate(greater)
-    probs = np.concatenate([[1.0 - greater[0]], greater[:-1] - greater[1:], [greater[-1]]])
-    probs = np.clip(probs, 0.0, None)
-    facts = 1.0 / (1.0 + np.exp(-facts_logits))
-    if not has_result:
-        probs = np.eye(len(probs))[0]
-        facts = np.zeros_like(facts)
-    else:
-        probs[0] = 0.0
-        probs = probs / probs.sum() if probs.sum() > 0 else np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    if rule == "median":
-        score = min(int(np.searchsorted(np.cumsum(probs), 0.5)), len(probs) - 1)
-    elif rule == "argmax":
-        score = int(np.argmax(probs))
-    elif rule == "facts":
-        score = rubric_score(has_result, {name: bool(p >= 0.5) for name, p in zip(fact_names, facts)})
-    else:
-        raise ValueError(f"expected a score rule in {SCORE_RULES}, found {rule!r}")
+    probs = 1.0 / (1.0 + np.exp(-np.asarray(clause_logits, dtype=float)[: len(clauses)]))
+    in_result = result_clauses(clauses, sections, len(text))
+    if not any(in_result):
+        return {
+            "score": 0,
+            "probabilities": [1.0, 0.0, 0.0, 0.0, 0.0],
+            "facts": {name: 0.0 for name in fact_names},
+            "evidence": {name: None for name in fact_names},
+        }
+    rows = np.flatnonzero(in_result)
+    best = {name: rows[int(np.argmax(probs[rows, k]))] for k, name in enumerate(fact_names)}
+    p = {name: float(probs[best[name], k]) for k, name in enumerate(fact_names)}
+    holds = {name: p[name] >= 0.5 for name in fact_names}
+    holds["NB"] = holds["NB"] and holds["B"]
+    evidence = {}
+    for k, name in enumerate(fact_names):
+        lo = hi = best[name]
+        while lo > 0 and in_result[lo - 1] and probs[lo - 1, k] >= extend and _same_sentence(text, clauses[lo - 1], clauses[lo]):
+            lo -= 1
+        while hi + 1 < len(clauses) and in_result[hi + 1] and probs[hi + 1, k] >= extend and _same_sentence(text, clauses[hi], clauses[hi + 1]):
+            hi += 1
+        start, end = clauses[lo][0], clauses[hi][1]
+        evidence[name] = {"start": start, "end": end, "text": text[start:end], "probability": round(p[name], 4), "holds": holds[name]}
+    distribution = score_distribution(p["T"], p["B"], min(p["NB"], p["B"]))
     return {
-        "score": score,
-        "probabilities": [round(float(p), 4) for p in probs],
-        "facts": {name: round(float(p), 4) for name, p in zip(fact_names, facts)},
+        "score": rubric_score(True, holds),
+        "probabilities": [round(float(x), 4) for x in distribution],
+        "facts": {name: round(p[name], 4) for name in fact_names},
+        "evidence": evidence,
     }
+
+
+def _same_sentence(text: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
+    return not _SENTENCE_END.search(text[left[0] : left[1]])

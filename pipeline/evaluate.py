@@ -83,10 +83,18 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
     lines += ["", "## Rubric facts", "", "| fact | F1 | gold positives |", "|---|---|---|"]
     for fact in FACTS:
         lines.append(f"| {fact} | {report['facts'][fact]['f1']:.3f} | {report['facts'][fact]['positives']} |")
+    ev = report.get("evidence") or {}
+    if ev.get("answers"):
+        lines += ["", "## Evidence", "",
+                  f"Character F1 of each fact's evidence span against the gold clauses, over {ev['answers']} answers whose "
+                  f"evidence is known: **{ev['char_f1']:.3f}** (a missed or wrongly claimed fact counts against it); "
+                  f"where both say the fact holds, {ev['located_char_f1']:.3f}.", "",
+                  "| fact | evidence char F1 |", "|---|---|"]
+        lines += [f"| {fact} | {ev['per_fact'][fact]:.3f} |" for fact in FACTS]
     if report.get("slices"):
-        lines += ["", "## Slices", "", "| slice | answers | section macro-F1 | QWK |", "|---|---|---|---|"]
+        lines += ["", "## Slices", "", "| slice | answers | section macro-F1 | TASK F1 | QWK |", "|---|---|---|---|---|"]
         for name, m in report["slices"].items():
-            lines.append(f"| {name} | {m['n_answers']} | {m['section_macro_f1']:.3f} | {m['qwk']:.3f} |")
+            lines.append(f"| {name} | {m['n_answers']} | {m['section_macro_f1']:.3f} | {m['task_f1']:.3f} | {m['qwk']:.3f} |")
     lines += ["", "![sections](confusion_sections.png) ![scores](confusion_scores.png)", ""]
     return "\n".join(lines)
 
@@ -117,18 +125,22 @@ def write_report(
 
 
 def slice_metrics(records: list[dict], predictions: list[dict]) -> dict:
-    """Figures per style and for long answers (over 400 words)."""
+    """Figures per style, per length band (words) and, where the data says, per variant of the Result."""
     from pipeline.metrics import evaluate_predictions
 
     groups: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
         groups.setdefault(f"style={rec.get('style', 'unknown')}", []).append(i)
-        if len(rec["answer"].split()) > 400:
-            groups.setdefault("words>400", []).append(i)
+        words = len(rec["answer"].split())
+        band = "under-80" if words < 80 else "80-150" if words <= 150 else "151-400" if words <= 400 else "over-400"
+        groups.setdefault(f"words={band}", []).append(i)
+        if rec.get("variant"):
+            groups.setdefault(f"variant={rec['variant']}", []).append(i)
     out = {}
     for name, idx in sorted(groups.items()):
         m = evaluate_predictions([records[i] for i in idx], [predictions[i] for i in idx])
-        out[name] = {"n_answers": len(idx), "section_macro_f1": m["section_macro_f1"], "qwk": m["qwk"]}
+        out[name] = {"n_answers": len(idx), "section_macro_f1": m["section_macro_f1"],
+                     "task_f1": m["sections"]["per_label"]["TASK"]["f1"], "qwk": m["qwk"]}
     return out
 
 
@@ -169,23 +181,52 @@ def run(
         with mlflow.start_run(run_name=f"eval-{Path(model_dir).name}-{Path(data).stem}"):
             mlflow.log_params({"data": data, "model": str(model_dir), "n_answers": len(records)})
             mlflow.log_metrics({"section_macro_f1": report["section_macro_f1"], "qwk": report["qwk"],
-                                "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"]})
+                                "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"],
+                                "evidence_char_f1": report["evidence"]["char_f1"],
+                                **{f"f1_{k}": v["f1"] for k, v in report["sections"]["per_label"].items()},
+                                **{f"fact_f1_{k}": v["f1"] for k, v in report["facts"].items()}})
             for f in files:
                 mlflow.log_artifact(str(f), artifact_path="report")
     logger.info("section macro-F1 %.3f, QWK %.3f; report in %s", report["section_macro_f1"], report["qwk"], target)
     return {"report_dir": str(target), "files": [str(f) for f in files], **{k: report[k] for k in ("section_macro_f1", "qwk", "combined")},
-            "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"]}
+            "task_f1": report["sections"]["per_label"]["TASK"]["f1"],
+            "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"],
+            "facts_f1": {k: v["f1"] for k, v in report["facts"].items()}, "evidence_char_f1": report["evidence"]["char_f1"]}
 
 
 def human_agreement(data: str) -> dict | None:
-    """A second annotator's figures against ``data``'s labels, when ``<data's folder>/second_labels/<data's stem>/`` holds them."""
-    second = Path(data).parent / "second_labels" / Path(data).stem
+    """A second annotator's figures against ``data``'s labels: from ``<data's folder>/second_labels/<data's stem>/``
+    (``make agreement``'s files), or from ``second_sections.jsonl`` and ``second_results.jsonl`` beside ``data``
+    (the real-world set's: the second annotator's segments and the second rater's facts, each for a subset)."""
+    folder = Path(data).parent
+    if (folder / "second_sections.jsonl").exists() and (folder / "second_results.jsonl").exists():
+        return _second_files_agreement(data, folder / "second_sections.jsonl", folder / "second_results.jsonl")
+    second = folder / "second_labels" / Path(data).stem
     if not second.is_dir():
         return None
     from pipeline.agreement import run as agreement
 
     figures = agreement(data, str(second))["pairs"]["second vs first"]
     return {k: v for k, v in figures.items() if k != "confusion"}
+
+
+def _second_files_agreement(data: str, sections_file: Path, results_file: Path) -> dict:
+    from pipeline.data import load_jsonl, segment_spans
+    from pipeline.metrics import quality_metrics, section_metrics
+
+    gold = {r["id"]: r for r in load_jsonl(data)}
+    second_sections = [json.loads(line) for line in sections_file.read_text().splitlines() if line.strip()]
+    recs, preds = [], []
+    for row in second_sections:
+        spans = segment_spans(row["segments"])
+        recs.append(gold[row["id"]])
+        preds.append({"sections": [{"label": s.label, "start": s.start, "end": s.end} for s in spans]})
+    sections = section_metrics(recs, preds)
+    results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
+    quality = quality_metrics([gold[r["id"]]["result_quality"] for r in results], [r["result_quality"] for r in results])
+    return {"section_macro_f1": sections["macro_f1"], "per_label_f1": {k: v["f1"] for k, v in sections["per_label"].items()},
+            "qwk": quality["qwk"], "exact": quality["exact"], "within_one": quality["within_one"],
+            "answers_sections": len(recs), "answers_results": len(results)}
 
 
 def _baselines_for(data: str, compute: bool = True) -> dict | None:

@@ -1,30 +1,38 @@
-"""Text -> encoder windows and units, and character spans -> token and unit labels.
+"""Text -> encoder windows, units and clauses; character spans -> token, unit and clause labels.
 
 An answer is tokenized once with offsets; its content tokens are cut into
 windows of ``max_length - 2`` tokens that overlap by ``stride`` tokens, and each
 window gets the tokenizer's [CLS]/[SEP]. An answer is also cut into units
 (sentences, long ones chunked): the model reads the sequence of units across the
-whole answer, whatever the windows. A whole answer travels as one example.
+whole answer, whatever the windows. And it is cut into clauses, finer than units,
+the places where a Result fact is decided (LABELING.md: the evidence of a fact is
+the clause that makes it true); each clause carries a few flags for numbers in
+any form. A whole answer travels as one example.
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from pipeline.data import segment_spans
-from pipeline.labels import LABEL2ID
+from pipeline.data import evidence_spans
+from pipeline.labels import FACTS, LABEL2ID
+from pipeline.text import (  # noqa: F401 - re-exported: the model's inputs are built from these
+    N_CLAUSE_FEATURES,
+    N_UNIT_FEATURES,
+    NUMBER_FLAGS,
+    char_labels,
+    clause_features,
+    clause_spans,
+    text_units,
+    unit_features,
+)
 
 IGNORE_INDEX = -100
-# a sentence ends at . ! or ? (and closing quotes) before whitespace, at a line break, or at the end:
-# "0.91" and "e.g.x" stay inside their sentence
-_SENTENCE = re.compile(r"""(?s).+?(?:[.!?]+["')\]]*(?=\s)|(?=\n)|$)""")
-_WORD = re.compile(r"\S+")
 
 
 @dataclass
@@ -54,14 +62,6 @@ def encode(tokenizer, text: str, max_length: int, stride: int) -> Encoded:
     return Encoded(ids, offsets, window_ranges(len(ids), max_length - 2, stride))
 
 
-def char_labels(answer: str, segments: list[dict]) -> np.ndarray:
-    """A label id per character; whitespace between segments is -1."""
-    labels = np.full(len(answer), -1, dtype=np.int64)
-    for span in segment_spans(segments):
-        labels[span.start : span.end] = LABEL2ID[span.label]
-    return labels
-
-
 def token_labels(offsets: list[tuple[int, int]], chars: np.ndarray) -> list[int]:
     """Each token takes the label of its first non-whitespace character."""
     out = []
@@ -72,61 +72,83 @@ def token_labels(offsets: list[tuple[int, int]], chars: np.ndarray) -> list[int]
     return out
 
 
-def text_units(text: str, max_words: int = 20, chunk_words: int = 12) -> list[tuple[int, int]]:
-    """Sentence spans [start, end), words only; a sentence over ``max_words`` words (a long
-    clause chain, or an unpunctuated transcript) is cut into near-equal chunks of about
-    ``chunk_words`` words, so a section change inside it still falls near a unit edge."""
-    units = []
-    for m in _SENTENCE.finditer(text):
-        words = [(w.start() + m.start(), w.end() + m.start()) for w in _WORD.finditer(m.group())]
-        if not words:
-            continue
-        n_chunks = 1 if len(words) <= max_words else -(-len(words) // chunk_words)
-        bounds = np.linspace(0, len(words), n_chunks + 1).round().astype(int)
-        units += [(words[a][0], words[b - 1][1]) for a, b in zip(bounds, bounds[1:]) if b > a]
-    return units
-
-
-def unit_features(units: list[tuple[int, int]], n_chars: int) -> list[list[float]]:
-    """Per unit: where it starts and ends in the answer (0-1) and its length."""
-    n = max(n_chars, 1)
-    return [[a / n, b / n, min((b - a) / 400, 1.0)] for a, b in units]
-
-
-N_UNIT_FEATURES = 3
+def _containing(starts: list[int], offsets: list[tuple[int, int]]) -> list[int]:
+    """For each token, the index of the span (by sorted ``starts``) it falls in."""
+    return [max(bisect.bisect_right(starts, start) - 1, 0) for start, _ in offsets]
 
 
 def answer_inputs(tokenizer, text: str, max_length: int, stride: int) -> tuple[Encoded, list[tuple[int, int]], dict]:
-    """What the model reads for one answer: its windows, and which unit each content token is in."""
+    """What the model reads for one answer: its windows, and which unit and clause each content token is in.
+
+    Returns the encoding, the units, and the inputs (with ``clauses``, the clause spans, for decoding).
+    """
     enc = encode(tokenizer, text, max_length, stride)
     units = text_units(text)
-    unit_starts = [a for a, _ in units]
-    token_unit = [max(bisect.bisect_right(unit_starts, start) - 1, 0) for start, _ in enc.offsets]
+    clauses = clause_spans(text)
     inputs = {
         "window_input_ids": [[tokenizer.cls_token_id, *enc.input_ids[s:t], tokenizer.sep_token_id] for s, t in enc.windows],
         "window_starts": [s for s, _ in enc.windows],
-        "token_unit": token_unit,
+        "token_unit": _containing([a for a, _ in units], enc.offsets),
         "unit_features": unit_features(units, len(text)) or [[0.0] * N_UNIT_FEATURES],
+        "token_clause": _containing([a for a, _ in clauses], enc.offsets),
+        "clause_features": clause_features(text, clauses) or [[0.0] * N_CLAUSE_FEATURES],
+        "clauses": clauses,
     }
     return enc, units, inputs
+
+
+def _majority(chars: np.ndarray, spans: list[tuple[int, int]]) -> list[int]:
+    """The most frequent label id over each span's labelled characters (IGNORE_INDEX if none)."""
+    out = []
+    for a, b in spans:
+        piece = chars[a:b]
+        piece = piece[piece >= 0]
+        out.append(int(np.bincount(piece, minlength=len(LABEL2ID)).argmax()) if len(piece) else IGNORE_INDEX)
+    return out
+
+
+def clause_targets(record: dict, clauses: list[tuple[int, int]], chars: np.ndarray) -> tuple[list[int], list[list[float]]]:
+    """Which clauses are gold RESULT (1/0), and per clause and fact a target: 1 evidence, 0 not, -1 unknown.
+
+    A fact that does not hold is 0 on every RESULT clause. A fact that holds is 1 on the
+    clauses that overlap its evidence by at least half (of the clause or of the evidence)
+    and 0 on the other RESULT clauses; without evidence it is unknown there (-1), and only
+    the answer-level loss (max over RESULT clauses) teaches it. Clauses outside RESULT are -1.
+    """
+    is_result = [int(lab == LABEL2ID["RESULT"]) for lab in _majority(chars, clauses)]
+    evidence = evidence_spans(record)
+    facts = record["result_facts"]
+    targets = []
+    for (a, b), result in zip(clauses, is_result):
+        row = []
+        for fact in FACTS:
+            if not result:
+                row.append(-1.0)
+            elif not facts[fact]:
+                row.append(0.0)
+            elif fact not in evidence:
+                row.append(-1.0)
+            else:
+                hit = any(min(b, e) - max(a, s) >= 0.5 * min(b - a, e - s) for s, e in evidence[fact])
+                row.append(float(hit))
+        targets.append(row)
+    return is_result, targets
 
 
 def build_example(tokenizer, record: dict, max_length: int, stride: int) -> dict:
     """A training example: one answer's windows with token and unit labels and Result targets."""
     enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride)
     chars = char_labels(record["answer"], record["segments"])
-    unit_labels = []
-    for a, b in units:
-        piece = chars[a:b]
-        piece = piece[piece >= 0]
-        unit_labels.append(int(np.bincount(piece, minlength=len(LABEL2ID)).argmax()) if len(piece) else IGNORE_INDEX)
+    clauses = inputs.pop("clauses")
+    clause_result, clause_facts = clause_targets(record, clauses, chars)
     facts = record["result_facts"]
     return {
         **inputs,
         "token_labels": token_labels(enc.offsets, chars),
-        "unit_labels": unit_labels or [IGNORE_INDEX],
-        "quality": int(record["result_quality"]),
-        "facts": [float(facts[k]) for k in ("T", "B", "NB", "V")],
+        "unit_labels": _majority(chars, units) or [IGNORE_INDEX],
+        "clause_result": clause_result or [0],
+        "clause_facts": clause_facts or [[-1.0] * len(FACTS)],
+        "facts": [float(facts[k]) for k in FACTS],
     }
 
 
@@ -179,12 +201,15 @@ class WindowCollator:
             "answer_index": torch.tensor(index, dtype=torch.long),
             "token_unit": _pad([ex["token_unit"] for ex in examples], -1, torch.long),
             "unit_features": _pad([ex["unit_features"] for ex in examples], 0.0, torch.float),
+            "token_clause": _pad([ex["token_clause"] for ex in examples], -1, torch.long),
+            "clause_features": _pad([ex["clause_features"] for ex in examples], 0.0, torch.float),
         }
         if "token_labels" in examples[0]:
             batch["labels"] = _pad([ex["token_labels"] for ex in examples], IGNORE_INDEX, torch.long)
             batch["unit_labels"] = _pad([ex["unit_labels"] for ex in examples], IGNORE_INDEX, torch.long)
-        if "quality" in examples[0]:
-            batch["quality"] = torch.tensor([ex["quality"] for ex in examples], dtype=torch.long)
+        if "facts" in examples[0]:
+            batch["clause_result"] = _pad([ex["clause_result"] for ex in examples], 0, torch.long)
+            batch["clause_facts"] = _pad([ex["clause_facts"] for ex in examples], -1.0, torch.float)
             batch["facts"] = torch.tensor([ex["facts"] for ex in examples], dtype=torch.float)
         return batch
 

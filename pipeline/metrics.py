@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from pipeline.features import char_labels
+from pipeline.data import evidence_spans, evidence_texts
 from pipeline.labels import FACTS, LABEL2ID, NUM_SCORES, SECTION_LABELS, STAR_LABELS
+from pipeline.text import char_labels
 
 
 def predicted_char_labels(answer: str, sections: list[dict]) -> np.ndarray:
@@ -75,6 +76,50 @@ def facts_metrics(gold: list[dict], pred: list[dict], threshold: float = 0.5) ->
     return out
 
 
+def evidence_metrics(records: list[dict], predictions: list[dict]) -> dict:
+    """Character F1 of each fact's predicted evidence against the gold evidence clauses.
+
+    Counted over the answers whose evidence is known (a ``result_evidence`` field, or no
+    fact holding). Per fact and answer: gold characters are the union of its gold clauses
+    when the fact holds, else none; predicted characters are the predicted span when the
+    model says the fact holds, else none. So a missed fact costs its gold characters and a
+    wrongly claimed one its span: the figure reads facts and their place together.
+    ``located`` counts only the (answer, fact) pairs where both say the fact holds.
+    """
+    counts = {f: np.zeros(3) for f in FACTS}  # tp, fp, fn
+    located = np.zeros(3)
+    n = 0
+    for rec, pred in zip(records, predictions):
+        facts = rec["result_facts"]
+        if not evidence_texts(rec) and any(facts.values()):
+            continue
+        n += 1
+        gold_spans = evidence_spans(rec)
+        evidence = (pred.get("result_quality") or {}).get("evidence") or {}
+        for fact in FACTS:
+            gold = np.zeros(len(rec["answer"]), dtype=bool)
+            if facts[fact]:
+                for a, b in gold_spans.get(fact, []):
+                    gold[a:b] = True
+            guess = np.zeros_like(gold)
+            span = evidence.get(fact)
+            if span and span.get("holds"):
+                guess[span["start"] : span["end"]] = True
+            keep = np.array([not c.isspace() for c in rec["answer"]], dtype=bool)
+            gold, guess = gold & keep, guess & keep
+            row = np.array([(gold & guess).sum(), (guess & ~gold).sum(), (gold & ~guess).sum()])
+            counts[fact] += row
+            if gold.any() and guess.any():
+                located += row
+
+    def f1(tp_fp_fn: np.ndarray) -> float:
+        tp, fp, fn = tp_fp_fn
+        return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
+
+    total = sum(counts.values())
+    return {"answers": n, "char_f1": f1(total), "located_char_f1": f1(located), "per_fact": {f: f1(c) for f, c in counts.items()}}
+
+
 def evaluate_predictions(records: list[dict], predictions: list[dict]) -> dict:
     """All headline figures for predictions (scorer output rows) against gold records."""
     ok = [(r, p) for r, p in zip(records, predictions) if not p.get("error")]
@@ -83,12 +128,14 @@ def evaluate_predictions(records: list[dict], predictions: list[dict]) -> dict:
     sections = section_metrics(recs, preds)
     quality = quality_metrics([r["result_quality"] for r in recs], [p["result_quality"]["score"] for p in preds])
     facts = facts_metrics([r["result_facts"] for r in recs], [p["result_quality"]["facts"] for p in preds])
+    evidence = evidence_metrics(recs, preds)
     return {
         "n_answers": len(records),
         "n_errors": len(records) - len(ok),
         "sections": sections,
         "result_quality": quality,
         "facts": facts,
+        "evidence": evidence,
         "section_macro_f1": sections["macro_f1"],
         "qwk": quality["qwk"],
         "combined": (sections["macro_f1"] + max(quality["qwk"], 0.0)) / 2,

@@ -6,10 +6,14 @@
   each unit is judged in the context of every other one (what came before and
   after, however far). Each token is labelled from its own state and its unit's
   context; an auxiliary loss labels the units themselves;
-- result quality: pooled over the tokens the section head believes are RESULT
-  (and the whole answer), an ordinal 0-4 score with cumulative logits
-  (P(score > k) = sigmoid(s - b_k), ordered thresholds b_0 < ... < b_3) and four
-  rubric facts T, B, NB, V as independent probabilities.
+- result facts: each clause (features.clause_spans) gets the four rubric facts
+  T, B, NB, V as independent probabilities, from its own tokens' states and flags
+  for numbers in any form. A fact is a property of the clause that carries it
+  (LABELING.md: its evidence), so an answer's fact is the best of its RESULT
+  clauses (decided after decoding, over the clauses labelled RESULT) and the 0-4
+  score follows from the facts by the rubric: padding a Result with more words
+  adds clauses, not evidence. Trained per clause where the data names the
+  evidence, and through the max over gold RESULT clauses for every answer.
 
 The heads can come in several sets (``head_sets``), fitted apart on the same
 encoder states and averaged: an ensemble at the cost of one encoder pass.
@@ -36,14 +40,13 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 from transformers.utils import ModelOutput
 
-from pipeline.features import N_UNIT_FEATURES
-from pipeline.labels import FACTS, ID2LABEL, LABEL2ID, NUM_SCORES, SECTION_LABELS
+from pipeline.features import N_CLAUSE_FEATURES, N_UNIT_FEATURES
+from pipeline.labels import FACTS, ID2LABEL, SECTION_LABELS
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "scorer_config.json"
-RESULT_ID = LABEL2ID["RESULT"]
 
 
 @dataclass
@@ -53,24 +56,22 @@ class ScorerConfig:
     encoder: dict = field(default_factory=dict)  # the encoder's own config (config.to_dict())
     id2label: dict = field(default_factory=lambda: {str(k): v for k, v in ID2LABEL.items()})
     facts: list = field(default_factory=lambda: list(FACTS))
-    num_scores: int = NUM_SCORES
     max_length: int = 512  # encoder window in tokens, [CLS] and [SEP] included
     stride: int = 128  # overlap between windows: every token sees >= 64 tokens of context
     dropout: float = 0.1
     attention_dropout: float | None = None  # the encoder's dropout on attention weights (None: its own config's)
     unit_hidden: int = 128  # GRU width per direction over the units of an answer
     unit_features: int = N_UNIT_FEATURES  # per-unit position features (pipeline.features.unit_features)
+    clause_features: int = N_CLAUSE_FEATURES  # per-clause number flags (pipeline.features.clause_features)
     unit_loss_weight: float = 0.5  # auxiliary unit-level section loss
     head_sets: int = 1  # independently refit copies of the heads, averaged (an ensemble over one encoder pass)
     section_class_weights: list | None = None  # None: plain cross-entropy
-    quality_loss_weight: float = 1.0
-    facts_loss_weight: float = 0.5
-    detach_result_mask: bool = True  # quality loss does not push the section head around
+    facts_loss_weight: float = 0.5  # clause-level and answer-level fact losses, beside the section loss
     switch_penalty: float = 1.0  # decoding: log-prob cost of a new section mid-clause (calibrated on dev)
     clause_penalty: float = 0.5  # ... after a comma, semicolon, colon or dash
     sentence_penalty: float = 0.1  # ... after a sentence end
     connective_penalty: float | None = None  # ... before "and"/"so" in unpunctuated speech (None: as mid-clause)
-    score_rule: str = "median"  # decoding: median | argmax of the ordinal distribution, or facts -> rubric (picked on dev)
+    evidence_extend: float = 0.5  # decoding: a fact's evidence takes in neighbouring RESULT clauses of its sentence this sure of it
     label_bias: dict = field(default_factory=dict)  # decoding: log-prior offsets per label, e.g. for rare TASK (calibrated on dev)
     base_model: str = ""  # where the encoder weights came from, for the record
     training: dict = field(default_factory=dict)  # resolved run config, for the record
@@ -99,8 +100,7 @@ class ScorerOutput(ModelOutput):
     loss: torch.Tensor | None = None
     section_logits: torch.Tensor | None = None  # (answers, content tokens, labels)
     unit_logits: torch.Tensor | None = None  # (answers, units, labels)
-    cum_logits: torch.Tensor | None = None  # (answers, num_scores - 1)
-    facts_logits: torch.Tensor | None = None  # (answers, facts)
+    clause_logits: torch.Tensor | None = None  # (answers, clauses, facts)
 
 
 class StarScorerModel(nn.Module):
@@ -168,13 +168,17 @@ class StarScorerModel(nn.Module):
         token_pos: torch.Tensor,
         token_unit: torch.Tensor,
         unit_features: torch.Tensor,
+        token_clause: torch.Tensor,
+        clause_features: torch.Tensor,
         labels: torch.Tensor | None = None,
         unit_labels: torch.Tensor | None = None,
-        quality: torch.Tensor | None = None,
+        clause_result: torch.Tensor | None = None,
+        clause_facts: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
     ) -> ScorerOutput:
         tokens = self.answer_states(input_ids, attention_mask, answer_index, token_pos, token_unit.shape)
-        return self.heads(tokens, token_unit, unit_features, labels, unit_labels, quality, facts)
+        return self.heads(tokens, token_unit, unit_features, token_clause, clause_features,
+                          labels, unit_labels, clause_result, clause_facts, facts)
 
     def answer_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, answer_index: torch.Tensor, token_pos: torch.Tensor, shape
@@ -188,36 +192,41 @@ class StarScorerModel(nn.Module):
         tokens: torch.Tensor,
         token_unit: torch.Tensor,
         unit_features: torch.Tensor,
+        token_clause: torch.Tensor,
+        clause_features: torch.Tensor,
         labels: torch.Tensor | None = None,
         unit_labels: torch.Tensor | None = None,
-        quality: torch.Tensor | None = None,
+        clause_result: torch.Tensor | None = None,
+        clause_facts: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
     ) -> ScorerOutput:
         """Everything after the encoder, from answer-level token states (so the heads can be refit on cached states).
 
         With several head sets, the answer is the mean of theirs: section and unit
-        log-probabilities, the ordinal score's logits and the facts' logits; the loss is
-        the mean of their losses.
+        log-probabilities and the clauses' fact logits; the loss is the mean of their losses.
         """
         active = range(len(self.head_sets)) if self.active_heads is None else self.active_heads
-        outputs = [self.head_sets[k](tokens, token_unit, unit_features) for k in active]
+        outputs = [self.head_sets[k](tokens, token_unit, unit_features, token_clause, clause_features) for k in active]
         loss = None
         if labels is not None:
-            loss = torch.stack([self.loss(out, labels, unit_labels, quality, facts) for out in outputs]).mean()
+            loss = torch.stack([self.loss(out, labels, unit_labels, clause_result, clause_facts, facts) for out in outputs]).mean()
         if len(outputs) == 1:
-            section_logits, unit_logits, cum_logits, facts_logits = outputs[0]
+            section_logits, unit_logits, clause_logits = outputs[0]
         else:
             section_logits, unit_logits = (
                 torch.stack([out[i].log_softmax(-1) for out in outputs]).mean(0) for i in (0, 1)
             )
-            cum_logits, facts_logits = (torch.stack([out[i] for out in outputs]).mean(0) for i in (2, 3))
-        return ScorerOutput(
-            loss=loss, section_logits=section_logits, unit_logits=unit_logits, cum_logits=cum_logits, facts_logits=facts_logits
-        )
+            clause_logits = torch.stack([out[2] for out in outputs]).mean(0)
+        return ScorerOutput(loss=loss, section_logits=section_logits, unit_logits=unit_logits, clause_logits=clause_logits)
 
-    def loss(self, outputs: tuple, labels, unit_labels=None, quality=None, facts=None) -> torch.Tensor:
-        """One head set's training loss: sections, units, the ordinal score and the facts."""
-        section_logits, unit_logits, cum_logits, facts_logits = outputs
+    def loss(self, outputs: tuple, labels, unit_labels=None, clause_result=None, clause_facts=None, facts=None) -> torch.Tensor:
+        """One head set's training loss: sections, units, and the facts per clause and per answer.
+
+        Per clause: binary cross-entropy where the target is known (``clause_facts`` >= 0).
+        Per answer: the answer's facts against the max of its gold RESULT clauses' logits
+        (answers without a RESULT have no facts to learn there).
+        """
+        section_logits, unit_logits, clause_logits = outputs
         config = self.scorer_config
         weight = self.class_weights.to(section_logits.dtype)
         n_labels = section_logits.size(-1)
@@ -225,23 +234,25 @@ class StarScorerModel(nn.Module):
         if unit_labels is not None:
             unit_loss = F.cross_entropy(unit_logits.reshape(-1, n_labels), unit_labels.reshape(-1), weight=weight, ignore_index=-100)
             loss = loss + config.unit_loss_weight * unit_loss
-        if quality is not None:
-            levels = torch.arange(cum_logits.size(1), device=quality.device)
-            target = (quality[:, None] > levels[None, :]).to(cum_logits.dtype)
-            # summed over the thresholds (CORAL), averaged over answers
-            ordinal = F.binary_cross_entropy_with_logits(cum_logits, target, reduction="none").sum(1).mean()
-            loss = loss + config.quality_loss_weight * ordinal
-        if facts is not None:
-            loss = loss + config.facts_loss_weight * F.binary_cross_entropy_with_logits(facts_logits, facts)
+        if clause_facts is not None:
+            known = clause_facts >= 0
+            if known.any():
+                per_clause = F.binary_cross_entropy_with_logits(clause_logits[known], clause_facts[known])
+                loss = loss + config.facts_loss_weight * per_clause
+        if facts is not None and clause_result is not None:
+            has_result = clause_result.bool().any(1)
+            if has_result.any():
+                masked = clause_logits.masked_fill(~clause_result.bool()[..., None], -1e4)
+                best = masked.max(1).values[has_result]
+                loss = loss + config.facts_loss_weight * F.binary_cross_entropy_with_logits(best, facts[has_result])
         return loss
 
 
 class HeadSet(nn.Module):
-    """The heads over an answer's token states: unit GRU and section labels, Result quality."""
+    """The heads over an answer's token states: unit GRU and section labels; the clauses' rubric facts."""
 
     def __init__(self, config: ScorerConfig, hidden: int) -> None:
         super().__init__()
-        self.detach_result_mask = config.detach_result_mask
         n_labels = len(config.id2label)
         self.dropout = RowDropout(config.dropout)
         self.unit_proj = nn.Sequential(nn.Linear(hidden + config.unit_features, 2 * config.unit_hidden), nn.GELU())
@@ -250,26 +261,19 @@ class HeadSet(nn.Module):
         )
         self.unit_head = nn.Linear(2 * config.unit_hidden, n_labels)
         self.section_head = nn.Linear(hidden + 2 * config.unit_hidden, n_labels)
-        self.quality_proj = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Dropout(config.dropout))
-        # the ordinal score reads the pooled answer and the fact probabilities: the
-        # rubric is monotone in T, B, NB, so one direction over them orders 0-4 well
-        self.score_head = nn.Linear(hidden + len(config.facts), 1)
-        # b_0 and the log-gaps of the following thresholds: ordered by construction
-        self.threshold_base = nn.Parameter(torch.tensor(-1.5))
-        self.threshold_gaps = nn.Parameter(torch.zeros(config.num_scores - 2))
-        self.facts_head = nn.Linear(hidden, len(config.facts))
-        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.quality_proj[0], self.score_head, self.facts_head):
+        # a clause's facts from its own tokens (mean and max) and its number flags: nothing about
+        # the rest of the Result, so a fact cannot be read off the Result's length
+        self.clause_proj = nn.Sequential(nn.Linear(2 * hidden + config.clause_features, hidden), nn.GELU())
+        self.clause_head = nn.Linear(hidden, len(config.facts))
+        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.clause_proj[0], self.clause_head):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
-    def thresholds(self) -> torch.Tensor:
-        gaps = F.softplus(self.threshold_gaps) + 1e-3
-        return torch.cat([self.threshold_base.view(1), self.threshold_base + torch.cumsum(gaps, 0)])
-
-    def forward(self, tokens: torch.Tensor, token_unit: torch.Tensor, unit_features: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(section logits, unit logits, cumulative score logits, fact logits)."""
-        token_mask = (token_unit >= 0).to(tokens.dtype)
-
+    def forward(
+        self, tokens: torch.Tensor, token_unit: torch.Tensor, unit_features: torch.Tensor,
+        token_clause: torch.Tensor, clause_features: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """(section logits, unit logits, clause fact logits)."""
         # units: mean of their tokens, read in order by a GRU over the whole answer
         units = pool_by_index(tokens, token_unit, unit_features.size(1))
         n_units = (token_unit.max(1).values + 1).clamp(min=1)
@@ -281,21 +285,12 @@ class HeadSet(nn.Module):
         token_ctx = torch.gather(unit_ctx, 1, token_unit.clamp(min=0)[..., None].expand(-1, -1, unit_ctx.size(-1)))
         section_logits = self.section_head(self.dropout(torch.cat([tokens, token_ctx], -1)))
 
-        p_result = section_logits.softmax(-1)[..., RESULT_ID] * token_mask
-        if self.detach_result_mask:
-            p_result = p_result.detach()
-        result_mass = p_result.sum(1)
-        token_count = token_mask.sum(1).clamp(min=1.0)
-        result_pooled = torch.einsum("at,ath->ah", p_result, tokens) / (result_mass[:, None] + 1e-4)
-        mean_pooled = torch.einsum("at,ath->ah", token_mask, tokens) / token_count[:, None]
-        feats = torch.cat(
-            [result_pooled, mean_pooled, torch.log1p(result_mass)[:, None], (result_mass / token_count)[:, None]], -1
-        )
-        z = self.quality_proj(self.dropout(feats))
-        facts_logits = self.facts_head(z)
-        score = self.score_head(torch.cat([z, torch.sigmoid(facts_logits)], -1))
-        cum_logits = score - self.thresholds()[None, :]
-        return section_logits, unit_logits, cum_logits, facts_logits
+        n_clauses = clause_features.size(1)
+        clause_mean = pool_by_index(tokens, token_clause, n_clauses)
+        clause_max = max_by_index(tokens, token_clause, n_clauses)
+        clause_in = torch.cat([clause_mean, clause_max, clause_features.to(tokens.dtype)], -1)
+        clause_logits = self.clause_head(self.dropout(self.clause_proj(self.dropout(clause_in))))
+        return section_logits, unit_logits, clause_logits
 
 
 class RowDropout(nn.Module):
@@ -361,6 +356,16 @@ def pool_by_index(tokens: torch.Tensor, index: torch.Tensor, n_groups: int) -> t
     keep = index >= 0
     flat = (torch.arange(n_answers, device=index.device)[:, None] * n_groups + index)[keep]
     return scatter_mean(tokens[keep], flat, n_answers * n_groups).view(n_answers, n_groups, -1)
+
+
+def max_by_index(tokens: torch.Tensor, index: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Element-wise max of each answer's tokens per group (index -1: no group; empty groups 0) -> (answers, groups, hidden)."""
+    n_answers, _, hidden = tokens.shape
+    keep = index >= 0
+    flat = (torch.arange(n_answers, device=index.device)[:, None] * n_groups + index)[keep]
+    out = tokens.new_full((n_answers * n_groups, hidden), float("-inf"))
+    out = out.scatter_reduce(0, flat[:, None].expand(-1, hidden), tokens[keep], reduce="amax", include_self=True)
+    return out.masked_fill(torch.isinf(out), 0.0).view(n_answers, n_groups, hidden)
 
 
 def scatter_mean(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from pipeline.decode import quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
+from pipeline.decode import quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
 from pipeline.features import WindowCollator, answer_inputs, window_batches
 from pipeline.modeling import CONFIG_NAME, StarScorerModel
 from pipeline.paths import MODELS_DIR, REGISTERED_MODEL_NAME
@@ -66,7 +66,7 @@ class StarScorer:
             yield i, self.decode(answers[i], *raw)
 
     def raw_outputs(self, answers: list[str], batch_size: int = 16) -> Iterator[tuple[int, tuple]]:
-        """(index, (encoding, token log-probs, cumulative logits, fact logits)): the model's part, before decoding."""
+        """(index, (encoding, clause spans, token log-probs, clause fact logits)): the model's part, before decoding."""
         cfg = self.config
         prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
         encoded = [enc for enc, _, _ in prepared]
@@ -74,7 +74,7 @@ class StarScorer:
         for batch in window_batches(order, [len(e.windows) for e in encoded], batch_size):
             outputs = self._forward([prepared[i][2] for i in batch])
             for i, out in zip(batch, outputs):
-                yield i, (encoded[i], *out)
+                yield i, (encoded[i], prepared[i][2]["clauses"], *out)
 
     def score_rows(self, rows: list[dict], batch_size: int = 16, progress=None) -> list[dict]:
         """One output row per input row, in input order; a bad row gets ``error`` and the rest go on.
@@ -117,15 +117,14 @@ class StarScorer:
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
-    def _forward(self, inputs: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _forward(self, inputs: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
         batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
         out = self.model(**batch)
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
-        cum = out.cum_logits.float().cpu().numpy()
-        facts = out.facts_logits.float().cpu().numpy()
-        return [(logp[a, : len(inp["token_unit"])], cum[a], facts[a]) for a, inp in enumerate(inputs)]
+        clause = out.clause_logits.float().cpu().numpy()
+        return [(logp[a, : len(inp["token_unit"])], clause[a, : len(inp["clauses"])]) for a, inp in enumerate(inputs)]
 
-    def decode(self, text: str, enc, token_logp, cum_logits, facts_logits) -> dict:
+    def decode(self, text: str, enc, clauses, token_logp, clause_logits) -> dict:
         cfg = self.config
         words, scores = word_scores(text, enc.offsets, token_logp)
         if cfg.label_bias:
@@ -134,7 +133,7 @@ class StarScorer:
         path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
         found = {s["label"] for s in sections}
-        quality = quality_from_logits(cum_logits, facts_logits, list(cfg.facts), "RESULT" in found, cfg.score_rule)
+        quality = quality_from_clauses(text, clauses, clause_logits, sections, list(cfg.facts), cfg.evidence_extend)
         return {
             "sections": sections,
             "result_quality": quality,

@@ -103,8 +103,8 @@ def _fit_head_set(model, head_set, states, examples, collator, epochs, lr, batch
                 tokens[row, : states[i].shape[0]] = states[i].to(device, torch.float32)
             b = {k: v.to(device) for k, v in b.items()}
             out = model.heads(
-                row_dropout(tokens, state_dropout), b["token_unit"], b["unit_features"],
-                b["labels"], b["unit_labels"], b["quality"], b["facts"],
+                row_dropout(tokens, state_dropout), b["token_unit"], b["unit_features"], b["token_clause"], b["clause_features"],
+                b["labels"], b["unit_labels"], b["clause_result"], b["clause_facts"], b["facts"],
             )
             optimizer.zero_grad()
             out.loss.backward()

@@ -4,7 +4,12 @@ Label-preserving edits (discourse markers removed, lowercased and unpunctuated,
 fillers inserted, a movable section moved) must keep >= 95% of characters'
 labels and the score within one level on >= 95% of answers. An answer with its
 Result removed must score 0, and one whose Result is replaced by a vague claim
-at most 1, on >= 95% of answers.
+at most 1, on >= 95% of answers. The score must not follow the Result's length or
+the form of its numbers: padding a Result with neutral sentences (lessons,
+reflections; a list never used in training) may change the score on at most 5%
+of answers, and taking the number out of its downstream-effect clause (the
+writers' own rewrite, ``unquantified``) must turn NB off on at least 90% of the
+answers where the model had it on.
 
 Labels kept: for every original segment, the share of its characters given each
 label before and after the edit; the overlap of the two distributions, weighted
@@ -21,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.augment import drop, fillers, markers, reorder, transcript, vague
+from pipeline.counterfactual import pad, read_lines, unquantified
 from pipeline.data import load_jsonl, segment_spans
 from pipeline.metrics import predicted_char_labels
 
@@ -28,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 INVARIANT = {"markers": markers, "transcript": transcript, "fillers": fillers, "reorder": reorder}
 TARGET = 0.95
+PAD_CHANGED_AT_MOST = 0.05
+NB_OFF_AT_LEAST = 0.90
+NEUTRAL_CHECK = Path(__file__).resolve().parents[1] / "data" / "counterfactual" / "neutral_check.txt"
 
 
 def _segment_label_shares(record: dict, sections: list[dict]) -> dict[int, tuple[int, Counter]]:
@@ -84,11 +93,33 @@ def run(data: str, model: str | None = None, seed: int = 0, limit: int = 0) -> d
     figures["result_removed"] = {"answers": len(with_result), "scores_0": sum(p["result_quality"]["score"] == 0 for p in removed) / max(len(removed), 1)}
     vagued = scorer.score_rows([vague(r, rng) for r in with_result])
     figures["result_vague"] = {"answers": len(with_result), "scores_at_most_1": sum(p["result_quality"]["score"] <= 1 for p in vagued) / max(len(vagued), 1)}
+    figures |= length_and_number_checks(scorer, records, base, rng)
     checks = {f"{n}: labels kept >= {TARGET}": figures[n]["labels_kept"] >= TARGET for n in INVARIANT}
     checks |= {f"{n}: score within one >= {TARGET}": figures[n]["score_within_one"] >= TARGET for n in INVARIANT}
     checks["result removed: scores 0"] = figures["result_removed"]["scores_0"] >= TARGET
     checks["result vague: scores <= 1"] = figures["result_vague"]["scores_at_most_1"] >= TARGET
+    checks[f"result padded: score changed <= {PAD_CHANGED_AT_MOST}"] = figures["result_padded"]["score_changed"] <= PAD_CHANGED_AT_MOST
+    checks[f"number removed: NB off >= {NB_OFF_AT_LEAST}"] = figures["number_removed"]["nb_off"] >= NB_OFF_AT_LEAST
     return {"data": data, "figures": figures, "checks": checks, "all_pass": all(checks.values())}
+
+
+def length_and_number_checks(scorer, records: list[dict], base: list[dict], rng: random.Random) -> dict:
+    """The Result padded with neutral sentences (score changed?) and its NB clauses unquantified (NB off?)."""
+    neutral = read_lines(NEUTRAL_CHECK)
+    idx = [i for i, r in enumerate(records) if any(s["label"] == "RESULT" for s in r["segments"]) and not base[i]["error"]]
+    padded = scorer.score_rows([pad(records[i], rng, neutral) for i in idx])
+    changed = sum(p["result_quality"]["score"] != base[i]["result_quality"]["score"] for i, p in zip(idx, padded))
+    copies = [(i, unquantified(r, rng)) for i, r in enumerate(records) if not base[i]["error"]]
+    copies = [(i, c) for i, c in copies if c is not None]
+    preds = scorer.score_rows([c for _, c in copies])
+    had = [(i, p) for (i, _), p in zip(copies, preds) if base[i]["result_quality"]["facts"]["NB"] >= 0.5 and not p["error"]]
+    nb_off = sum(p["result_quality"]["facts"]["NB"] < 0.5 or p["result_quality"]["facts"]["B"] < 0.5 for _, p in had)
+    b_kept = sum(p["result_quality"]["facts"]["B"] >= 0.5 for _, p in had)
+    return {
+        "result_padded": {"answers": len(idx), "score_changed": changed / max(len(idx), 1)},
+        "number_removed": {"answers": len(copies), "model_had_nb": len(had), "nb_off": nb_off / max(len(had), 1),
+                           "b_kept": b_kept / max(len(had), 1)},
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -34,6 +34,8 @@ def figures(metrics: dict) -> dict[str, float]:
         out[f"f1_{label}"] = m["f1"]
     for fact, m in metrics["facts"].items():
         out[f"fact_f1_{fact}"] = m["f1"]
+    if "evidence" in metrics:
+        out["evidence_char_f1"] = metrics["evidence"]["char_f1"]
     for name, m in metrics.get("slices", {}).items():
         out[f"{name}.section_macro_f1"] = m["section_macro_f1"]
         out[f"{name}.qwk"] = m["qwk"]
@@ -95,8 +97,8 @@ def run(data: str, seeds: list[int], models: list[str], config: str, log_to_mlfl
 
 
 def _metric_name(name: str) -> str:
-    """MLflow metric names allow no '=' or '>': style=asr -> style_asr, words>400 -> words_over_400."""
-    return name.replace("=", "_").replace(">", "_over_")
+    """MLflow metric names allow no '=': style=asr -> style_asr, words=over-400 -> words_over-400."""
+    return name.replace("=", "_")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -49,8 +49,7 @@ class ModelArguments:
     dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
     attention_dropout: float | None = field(default=None, metadata={"help": "the encoder's dropout on attention weights (None: its own config's)"})
     class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})
-    quality_loss_weight: float = field(default=1.0, metadata={"help": "weight of the ordinal score loss"})
-    facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V loss"})
+    facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V losses (per clause and per answer)"})
     head_lr_multiplier: float = field(default=10.0, metadata={"help": "new heads learn faster than the encoder"})
     freeze_layers: int = field(default=0, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
     switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
@@ -245,7 +244,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         dropout=model_args.dropout,
         attention_dropout=model_args.attention_dropout,
         section_class_weights=class_weights(examples, model_args.class_weight_power),
-        quality_loss_weight=model_args.quality_loss_weight,
         facts_loss_weight=model_args.facts_loss_weight,
         switch_penalty=model_args.switch_penalty,
         unit_loss_weight=model_args.unit_loss_weight,

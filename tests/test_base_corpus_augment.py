@@ -44,9 +44,15 @@ def test_build_keeps_blind_and_other_writer_hands_out_of_training(tmp_path):
             f"### id: {hand}-{i:04d}\nstory: {hand}-{i:04d}\nquestion: q\nstyle: written\ndomain: d\ncompetency: conflict\n"
             f"story_type: success\nfacts: none\n[SITUATION] Story {i} of {hand}.\n[ACTION] I acted.\n" for i in range(1, 21)))
     counts = build(raw, tmp_path / "out")
-    assert counts["test"] == 20 and counts["other_writers"] == 20 and counts["train"] + counts["dev"] == 20
-    hands = {name: {json.loads(line)["hand"] for line in (tmp_path / "out" / f"{name}.jsonl").read_text().splitlines()}
-             for name in counts}
+    rows = {name: [json.loads(line) for line in (tmp_path / "out" / f"{name}.jsonl").read_text().splitlines()] for name in counts}
+    originals = {name: [r for r in recs if "derived" not in r] for name, recs in rows.items()}
+    assert len(originals["test"]) == 20 == counts["test"] and len(originals["other_writers"]) == 20 == counts["other_writers"]
+    assert len(originals["train"]) + len(originals["dev"]) == 20
+    # only training answers get counterfactual copies, each of a training story
+    assert all("derived" not in r for name in ("dev", "test", "other_writers") for r in rows[name])
+    train_stories = {r["story"] for r in originals["train"]}
+    assert all(r["story"] in train_stories and r["id"].startswith(r["story"] + "~") for r in rows["train"] if "derived" in r)
+    hands = {name: {r["hand"] for r in recs} for name, recs in rows.items()}
     assert hands["test"] == {"t1"} and hands["other_writers"] == {"w7"} and hands["train"] | hands["dev"] == {"w1"}
 
 

@@ -204,7 +204,7 @@ def test_recalibration_reproduces_the_training_time_choice(trained, tracking_uri
     result = calibrate.main(["--model", str(model), "--register", "star-scorer"])
     assert result["version"] == 2 and mlflow.MlflowClient(tracking_uri).get_model_version_by_alias("star-scorer", "champion").version in (2, "2")
     after = json.loads((model / "scorer_config.json").read_text())
-    decoding = ("switch_penalty", "clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "score_rule")
+    decoding = ("switch_penalty", "clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "evidence_extend")
     assert after["connective_penalty"] in calibrate.CONNECTIVE and result["best"]["connective"] == after["connective_penalty"]
     assert {k: after[k] for k in decoding} == {k: before[k] for k in decoding}  # same start, same search: same choice
     assert json.loads((model / "decoding_calibration.json").read_text())["tried"]
@@ -240,11 +240,13 @@ def test_robustness_harness_on_a_tiny_model(trained):
     root, _ = trained
     result = robustness.run(str(FIXTURES / "answers.jsonl"), str(root / "models" / "tiny"))
     figures = result["figures"]
-    assert set(figures) == {"markers", "transcript", "fillers", "reorder", "result_removed", "result_vague"}
+    assert set(figures) == {"markers", "transcript", "fillers", "reorder", "result_removed", "result_vague", "result_padded", "number_removed"}
     assert figures["transcript"]["answers"] == 7  # fx-0003 is already a lowercase transcript
     for name in ("transcript", "fillers"):
         assert 0.0 <= figures[name]["labels_kept"] <= 1.0 and 0.0 <= figures[name]["score_within_one"] <= 1.0
     assert figures["result_removed"]["answers"] == 7
+    assert figures["result_padded"]["answers"] <= 7 and 0.0 <= figures["result_padded"]["score_changed"] <= 1.0
+    assert figures["number_removed"]["answers"] == 2  # the two fixtures whose NB clauses have a rewrite without the number
     assert set(result["checks"]) and isinstance(result["all_pass"], bool)
 
 

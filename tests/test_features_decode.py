@@ -3,12 +3,15 @@ import pytest
 import torch
 
 from pipeline.data import segment_spans
-from pipeline.decode import RUN_ON, quality_from_logits, spans_from_words, switch_penalties, viterbi, word_scores
+from pipeline.decode import RUN_ON, quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
 from pipeline.features import (
     IGNORE_INDEX,
+    NUMBER_FLAGS,
     WindowCollator,
     build_example,
     char_labels,
+    clause_features,
+    clause_spans,
     encode,
     text_units,
     token_labels,
@@ -124,16 +127,50 @@ def test_switch_penalties_follow_punctuation_and_connectives_in_unpunctuated_spe
     assert pens[len(after) - 1 - after[::-1].index("and")] == 4.0  # a short punctuated sentence is not a run-on
 
 
-def test_quality_is_consistent_with_sections_found():
-    cum = np.array([3.0, 2.0, 1.0, -1.0])  # P(>k) high for k<=2: median 3
-    facts = np.array([2.0, 2.0, -2.0, -2.0])
-    with_result = quality_from_logits(cum, facts, ["T", "B", "NB", "V"], has_result=True)
-    assert with_result["score"] == 3
-    assert with_result["probabilities"][0] == 0.0
-    assert abs(sum(with_result["probabilities"]) - 1.0) < 1e-3
-    without = quality_from_logits(cum, facts, ["T", "B", "NB", "V"], has_result=False)
-    assert without["score"] == 0 and without["probabilities"][0] == 1.0
-    assert all(v == 0.0 for v in without["facts"].values())
+NAMES = ["T", "B", "NB", "V"]
+ANSWER = "We retrained the model weekly. Recall rose to 0.86, which cut the review queue by 40%. I learned a lot."
+
+
+def _clauses_and_sections(text, result_from):
+    clauses = clause_spans(text)
+    at = text.index(result_from)
+    sections = [{"label": "ACTION", "start": 0, "end": at - 1}, {"label": "RESULT", "start": at, "end": len(text)}]
+    return clauses, sections
+
+
+def test_quality_is_decided_by_the_result_clauses_and_shows_their_evidence():
+    clauses, sections = _clauses_and_sections(ANSWER, "Recall rose")
+    texts = [ANSWER[a:b] for a, b in clauses]
+    assert texts == ["We retrained the model weekly.", "Recall rose to 0.86,", "which cut the review queue by 40%.", "I learned a lot."]
+    logits = np.full((4, 4), -4.0)
+    logits[0] = 4.0  # the ACTION clause "has" every fact: it must not count, it is not RESULT
+    logits[1, 0] = 3.0  # T in "Recall rose to 0.86,"
+    logits[2, 1:3] = 3.0  # B and NB in the queue clause
+    q = quality_from_clauses(ANSWER, clauses, logits, sections, NAMES)
+    assert q["score"] == 4
+    assert q["evidence"]["T"]["text"] == "Recall rose to 0.86," and q["evidence"]["T"]["holds"]
+    assert q["evidence"]["NB"]["text"] == "which cut the review queue by 40%."
+    assert not q["evidence"]["V"]["holds"] and q["facts"]["V"] < 0.5
+    assert abs(sum(q["probabilities"]) - 1.0) < 1e-3 and q["probabilities"][0] == 0.0
+    assert int(np.argmax(q["probabilities"])) == 4
+    # evidence widens over a neighbouring clause of the same sentence that is as sure
+    logits[2, 0] = 2.0
+    assert quality_from_clauses(ANSWER, clauses, logits, sections, NAMES)["evidence"]["T"]["text"] == (
+        "Recall rose to 0.86, which cut the review queue by 40%.")
+    # no RESULT section: score 0, no facts, no evidence, whatever the clauses say
+    none = quality_from_clauses(ANSWER, clauses, logits, [{"label": "ACTION", "start": 0, "end": len(ANSWER)}], NAMES)
+    assert none["score"] == 0 and none["probabilities"][0] == 1.0
+    assert all(v == 0.0 for v in none["facts"].values()) and all(v is None for v in none["evidence"].values())
+
+
+def test_nb_needs_b_and_v_never_moves_the_score():
+    clauses, sections = _clauses_and_sections(ANSWER, "Recall rose")
+    logits = np.full((4, 4), -4.0)
+    logits[1, 2] = 3.0  # NB without B: not quantified B, so not NB
+    logits[3, 3] = 3.0  # V
+    q = quality_from_clauses(ANSWER, clauses, logits, sections, NAMES)
+    assert not q["evidence"]["NB"]["holds"] and q["evidence"]["V"]["holds"]
+    assert q["score"] == 1
 
 
 def test_collator_flattens_windows_and_maps_them_to_answers(tokenizer, records):
@@ -148,7 +185,8 @@ def test_collator_flattens_windows_and_maps_them_to_answers(tokenizer, records):
     assert [(batch["token_unit"][i] >= 0).sum().item() for i in range(3)] == n_tokens
     assert (batch["labels"][batch["token_unit"] < 0] == IGNORE_INDEX).all()
     assert batch["unit_labels"].shape[:2] == batch["unit_features"].shape[:2]
-    assert batch["quality"].tolist() == [r["result_quality"] for r in records[:3]]
+    assert batch["facts"].tolist() == [[float(r["result_facts"][f]) for f in NAMES] for r in records[:3]]
+    assert batch["clause_facts"].shape[:2] == batch["clause_features"].shape[:2] == batch["clause_result"].shape
     assert LABEL2ID["RESULT"] in batch["labels"].unique().tolist()
 
 
@@ -175,15 +213,30 @@ def test_unit_labels_are_the_majority_label_of_each_unit(tokenizer, records):
         assert units[u][0] <= start < units[u][1]
 
 
-def test_score_rules():
-    cum = np.array([3.0, 1.0, 0.2, -3.0])
-    facts = np.array([3.0, 3.0, 3.0, -3.0])  # T, B, NB hold: the rubric says 4
-    names = ["T", "B", "NB", "V"]
-    assert quality_from_logits(cum, facts, names, True, "facts")["score"] == 4
-    median = quality_from_logits(cum, facts, names, True, "median")["score"]
-    argmax = quality_from_logits(cum, facts, names, True, "argmax")
-    assert argmax["score"] == int(np.argmax(argmax["probabilities"]))
-    assert median in (2, 3)
-    assert quality_from_logits(cum, facts, names, False, "facts")["score"] == 0
-    with pytest.raises(ValueError, match="expected a score rule in"):
-        quality_from_logits(cum, facts, names, True, "mean")
+def test_clauses_split_at_punctuation_and_connectives_and_flag_numbers_in_any_form():
+    text = ("Complaints came down about sixty percent, and sales in the pilot stores rose 12%. "
+            "so um it cut documentation time by roughly fifteen minutes per visit which people liked")
+    clauses = [text[a:b] for a, b in clause_spans(text)]
+    assert clauses == ["Complaints came down about sixty percent,", "and sales in the pilot stores rose 12%.",
+                       "so um it cut documentation time by roughly fifteen minutes per visit", "which people liked"]
+    flags = dict(zip(NUMBER_FLAGS, zip(*clause_features(text, clause_spans(text)))))
+    assert flags["number_word"][:3] == (1.0, 0.0, 1.0) and flags["digits"][:2] == (0.0, 1.0)
+    assert flags["percent"][:2] == (1.0, 1.0) and flags["time_count"][2] == 1.0
+    assert all(v == 0.0 for v in [f[3] for f in flags.values()])  # "which people liked": no number at all
+    for words in ("the backlog halved", "it doubled sign-ups", "a 3x speed-up", "we saved $40K"):
+        assert sum(clause_features(words, [(0, len(words))])[0][:-1]) >= 1, words
+
+
+def test_clause_targets_follow_the_evidence(tokenizer):
+    from pipeline.data import segment_spans
+
+    rec = {"id": "x", "answer": ANSWER, "segments": [{"text": "We retrained the model weekly.", "label": "ACTION"},
+                                                     {"text": ANSWER[len("We retrained the model weekly. "):], "label": "RESULT"}],
+           "result_facts": {"T": True, "B": True, "NB": True, "V": False}, "result_quality": 4,
+           "result_evidence": {"T": ["Recall rose to 0.86"], "B": ["cut the review queue by 40%"], "NB": ["cut the review queue by 40%"]}}
+    assert [s.label for s in segment_spans(rec["segments"])] == ["ACTION", "RESULT"]
+    ex = build_example(tokenizer, rec, 64, 16)
+    assert ex["clause_result"] == [0, 1, 1, 1]
+    assert ex["clause_facts"] == [[-1.0] * 4, [1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    no_evidence = build_example(tokenizer, {k: v for k, v in rec.items() if k != "result_evidence"}, 64, 16)
+    assert no_evidence["clause_facts"][1] == [-1.0, -1.0, -1.0, 0.0]  # facts that hold: unknown per clause; V: absent everywhere
