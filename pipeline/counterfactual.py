@@ -35,13 +35,18 @@ KINDS = ("short", "trim", "pad", "unquantified", "no_effect", "number_words")
 # our writers gave high scores long Results, so trimming favours high scores and padding low ones,
 # until Result length no longer tells the score (make data-stats prints the rank correlation)
 RATES = {
-    "short": {q: 0.7 for q in range(5)},
-    "trim": {2: 0.3, 3: 0.55, 4: 0.7},
-    "pad": {1: 0.5, 2: 0.45, 3: 0.2, 4: 0.15},
+    "short": {q: 1.0 for q in range(5)},
+    "trim": {2: 0.5, 3: 0.9, 4: 1.0},
+    "pad": {1: 1.0, 2: 1.0, 3: 0.2, 4: 0.1},
     "unquantified": {3: 0.6, 4: 0.6},
-    "no_effect": {q: 0.4 for q in range(2, 5)},
+    "no_effect": {q: 1.0 for q in range(2, 5)},
     "number_words": {q: 0.25 for q in range(5)},
 }
+# a short answer's Result gets neutral sentences too, more often the lower its score
+SHORT_PAD = {1: 0.9, 2: 0.7, 3: 0.2, 4: 0.0}
+# the number-removed, effect-dropped and numbers-in-words copies are made from the answer's short
+# copy this often (when it has one), so that counterfactual pairs come short as well as long
+FROM_SHORT = 0.6
 NEUTRAL_TRAIN = Path(__file__).resolve().parents[1] / "data" / "counterfactual" / "neutral_train.txt"
 
 _SENTENCE = re.compile(r"(?s).+?(?:[.!?]+[\"')\]]*(?=\s)|$)")
@@ -127,7 +132,7 @@ def _lean_result(parts: list[dict], record: dict) -> list[int]:
     return sorted(keep)
 
 
-def short(record: dict, rng: random.Random) -> dict | None:
+def short(record: dict, rng: random.Random, neutral: list[str] | None = None) -> dict | None:
     """A three-to-five-sentence answer: the shortest of the first sentences of each section, the lean Result."""
     if not _complete_evidence(record):
         return None
@@ -140,7 +145,12 @@ def short(record: dict, rng: random.Random) -> dict | None:
     keep = sorted(set(keep))
     if not 3 <= len(keep) <= 5 or len(keep) == len(parts):
         return None
-    return _merged(record, [parts[i] for i in keep], "short")
+    out = _merged(record, [parts[i] for i in keep], "short")
+    if rng.random() < SHORT_PAD.get(out["result_quality"], 0.0):
+        padded = pad(dict(out, result_evidence=out.get("result_evidence", {})), rng, neutral)
+        if padded is not None:
+            return dict(padded, id=out["id"], derived="short")
+    return out
 
 
 def trim(record: dict, rng: random.Random) -> dict | None:
@@ -287,11 +297,22 @@ def derive(records: list[dict], rates: dict[str, dict[int, float]] | None = None
     neutral = read_lines(NEUTRAL_TRAIN)
     out = []
     for rec in records:
+        brief = short(rec, _rng(rec, "short"), neutral)
+        seen = {rec["answer"]}
         for kind in KINDS:
             rng = _rng(rec, kind)
             if rng.random() >= rates.get(kind, {}).get(rec["result_quality"], 0.0):
                 continue
-            copy_ = pad(rec, rng, neutral) if kind == "pad" else BUILDERS[kind](rec, rng)
-            if copy_ is not None and copy_["answer"] != rec["answer"]:
+            if kind == "short":
+                copy_ = brief
+            elif kind in ("unquantified", "no_effect", "number_words") and brief is not None and rng.random() < FROM_SHORT:
+                source = dict(brief, unquantified=rec.get("unquantified") or {})
+                copy_ = BUILDERS[kind](source, rng)
+                if copy_ is not None:
+                    copy_ = dict(copy_, id=f"{rec['id']}~short-{kind}", derived=f"short-{kind}")
+            else:
+                copy_ = BUILDERS[kind](rec, rng, neutral) if kind == "pad" else BUILDERS[kind](rec, rng)
+            if copy_ is not None and copy_["answer"] not in seen:
+                seen.add(copy_["answer"])
                 out.append(copy_)
     return out

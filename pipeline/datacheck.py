@@ -174,6 +174,7 @@ def shortcut_stats(train: list[dict]) -> tuple[list[str], dict[str, bool]]:
     n = len(train)
     out = ["\nTraining data against our writers' habits (train split, counterfactual copies included)"]
     kinds = Counter(r.get("derived", "original") for r in train)
+    pairs = Counter(r["derived"].removeprefix("short-") for r in train if "derived" in r)
     out.append("copies: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
     places = Counter(_task_place(r) for r in train)
     with_task = n - places[None]
@@ -209,13 +210,16 @@ def shortcut_stats(train: list[dict]) -> tuple[list[str], dict[str, bool]]:
         "train: quantified effects in words, fractions/multiples and time/counts (>= 30 each), >= 40% without $ or %": all(
             forms[k] >= 30 for k in ("number_word", "fraction_multiple", "time_count")) and plain / max(len(nb), 1) >= 0.40,
         "train: >= 100 counterfactual copies each (number removed, effect dropped, neutral padding)": all(
-            kinds[k] >= 100 for k in ("unquantified", "no_effect", "pad")),
+            pairs[k] >= 100 for k in ("unquantified", "no_effect", "pad")),
     }
     return out, targets
 
 
 def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
-    splits = load_splits(data_dir)
+    """The datasheet's tables over the written answers (counterfactual copies left out), then the
+    training split's habits with its copies in (what the model learns from)."""
+    loaded = load_splits(data_dir)
+    splits = {name: [r for r in recs if "derived" not in r] for name, recs in loaded.items()}
     allr = [r for recs in splits.values() for r in recs]
     by = lambda f: {n: Counter(f(r) for r in recs) for n, recs in splits.items()}  # noqa: E731
 
@@ -266,7 +270,7 @@ def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
         "every score level >= 12%": all(scores[i] / n >= 0.12 for i in range(5)),
         "every competency present": set(COMPETENCIES) <= {r["competency"] for r in allr},
     }
-    habits, habit_targets = shortcut_stats(splits["train"])
+    habits, habit_targets = shortcut_stats(loaded["train"])
     out += habits
     targets |= habit_targets
     out.append("\nTargets")

@@ -46,7 +46,8 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
     epochs = margs["head_refit_epochs"] if epochs is None else epochs
 
     records, extra = training_records(
-        load_jsonl(data["train_file"]), data["augment"], data["augment_fraction"], data["augment_mode"], seed, fraction, transforms
+        load_jsonl(data["train_file"]), data["augment"], data["augment_fraction"], data["augment_mode"], seed, fraction, transforms,
+        data.get("finetune_derived", 1.0),
     )
     examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"]) for r in records + extra]
     summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, margs["head_refit_lr"],

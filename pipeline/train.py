@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,10 @@ class DataArguments:
         default=0.0,
         metadata={"help": "stage 2 only: extra copies per transform (add mode), which cost a forward pass each, not a fine-tuning step"},
     )
+    finetune_derived: float = field(
+        default=1.0,
+        metadata={"help": "share of the counterfactual copies in the training file (records with 'derived') that stage 1 fine-tunes on; the rest join stage 2"},
+    )
     max_train_samples: int = field(default=0, metadata={"help": "cap on training answers (0: all); for smoke runs"})
     max_dev_samples: int = field(default=0, metadata={"help": "cap on dev answers (0: all)"})
 
@@ -119,18 +124,30 @@ def with_copies(records: list[dict], copies: list[dict], mode: str) -> list[dict
 
 def training_records(
     records: list[dict], augment: str, fraction: float, mode: str, seed: int,
-    refit_fraction: float = 0.0, refit_transforms: list[str] | None = None,
+    refit_fraction: float = 0.0, refit_transforms: list[str] | None = None, finetune_derived: float = 1.0,
 ) -> tuple[list[dict], list[dict]]:
-    """Stage 1's training answers (augmented copies added, or in place of their originals) and
-    stage 2's own extra copies of the same ``records`` (a different sample: seed + 1)."""
+    """Stage 1's training answers and stage 2's extra ones.
+
+    Stage 1: the original answers, their augmented copies added or put in their place,
+    and a seeded ``finetune_derived`` share of the counterfactual copies that ``make data``
+    derived (records with ``derived``). Stage 2 refits the heads on all of stage 1 plus the
+    other counterfactual copies and its own augmented copies of the originals (a different
+    sample: seed + 1). Copies are cheap in stage 2 (a forward pass each) and dear in stage 1
+    (a fine-tuning step each).
+    """
     transforms = [t.strip() for t in augment.split(",") if t.strip()]
     refit_transforms = transforms if refit_transforms is None else refit_transforms
-    extra = []
+    originals = [r for r in records if "derived" not in r]
+    derived = [r for r in records if "derived" in r]
+    rng = random.Random(seed + 2)
+    chosen = [rng.random() < finetune_derived for _ in derived]
+    extra = [r for r, c in zip(derived, chosen) if not c]
     if refit_transforms and refit_fraction > 0:
-        extra = augment_records(records, refit_transforms, refit_fraction, seed=seed + 1)
+        extra += augment_records(originals, refit_transforms, refit_fraction, seed=seed + 1)
+    stage1 = originals
     if transforms:
-        records = with_copies(records, augment_records(records, transforms, fraction=fraction, seed=seed), mode)
-    return records, extra
+        stage1 = with_copies(originals, augment_records(originals, transforms, fraction=fraction, seed=seed), mode)
+    return stage1 + [r for r, c in zip(derived, chosen) if c], extra
 
 
 def class_weights(examples: list[dict], power: float) -> list[float] | None:
@@ -228,7 +245,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         dev_records = dev_records[: data_args.max_dev_samples]
     train_records, refit_copies = training_records(
         train_records, data_args.augment, data_args.augment_fraction, data_args.augment_mode, training_args.seed,
-        data_args.refit_augment_fraction,
+        data_args.refit_augment_fraction, finetune_derived=data_args.finetune_derived,
     )
     n_augmented = sum("#" in r["id"] for r in train_records)
     logger.info("training on %d answers (%d augmented), selecting on %d", len(train_records), n_augmented, len(dev_records))
