@@ -8,9 +8,11 @@ and saved in the model's config:
 - label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
   cross-entropy-trained head under-predicts.
 Coordinate search: penalties, then biases. The score is always the rubric over
-the facts of the clauses decoded as RESULT, so nothing about it is chosen here;
-last, how far a fact's evidence reaches over neighbouring clauses, by dev
-evidence character F1 (where dev names its evidence).
+the facts of the clauses decoded as RESULT; what is chosen for it is one logit
+offset per fact, the one that gives that fact its best F1 on dev (a clause head
+trained on sparse positive clauses is shy of saying a fact holds: on run B's dev
+set T's best threshold was about 0.3, not 0.5). Last, how far a fact's evidence
+reaches over neighbouring clauses, by dev evidence character F1.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 from pathlib import Path
 
 from pipeline.data import load_jsonl
-from pipeline.metrics import evidence_metrics, section_metrics
+from pipeline.metrics import evidence_metrics, facts_metrics, section_metrics
 from pipeline.modeling import ScorerConfig
 from pipeline.paths import DATA_DIR
 from pipeline.predictor import StarScorer, resolve_model_dir
@@ -33,13 +35,20 @@ INSIDE = (0.5, 1.0, 2.0, 4.0, 8.0)
 CLAUSE = (0.25, 0.5, 1.0, 2.0)
 SENTENCE = (0.0, 0.1, 0.5)
 CONNECTIVE = (None, 0.5, 1.0, 2.0)
+OPENER = (None, 0.5, 1.0, 2.0)
 TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
 EVIDENCE_EXTEND = (0.3, 0.5, 0.7, 1.01)  # 1.01: never beyond the best clause
+FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 
 
-def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int = 32) -> dict:
-    """Set the best decoding settings on ``scorer.config``; return the search's figures."""
+def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int = 32, fact_records: list[dict] | None = None) -> dict:
+    """Set the best decoding settings on ``scorer.config``; return the search's figures.
+
+    Sections are calibrated on ``records``; the fact offsets and the evidence reach on
+    ``fact_records`` when given (answers whose raters' reading of the rubric the scores
+    should follow), else on ``records`` too.
+    """
     texts = [r["answer"] for r in records]
     raw = dict(scorer.raw_outputs(texts, batch_size))
     cfg = scorer.config
@@ -70,6 +79,15 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
             best = max(best, (f, c), key=lambda b: b[0])
         cfg.connective_penalty = best[1]
 
+    def search_opener() -> None:
+        best = (score(), cfg.opener_penalty)
+        for c in OPENER:
+            cfg.opener_penalty = c
+            f = score()
+            tried.append({"opener": c, "macro_f1": f})
+            best = max(best, (f, c), key=lambda b: b[0])
+        cfg.opener_penalty = best[1]
+
     def search_biases() -> None:
         best = (score(), dict(cfg.label_bias))
         for task, other in itertools.product(TASK_BIAS, OTHER_BIAS):
@@ -81,8 +99,18 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
 
     search_penalties()
     search_connective()
+    search_opener()
     search_biases()
     final = score()
+    if fact_records is not None:
+        records, texts = fact_records, [r["answer"] for r in fact_records]
+        raw = dict(scorer.raw_outputs(texts, batch_size))
+    fact_f1 = {}
+    for bias in FACT_BIAS:
+        cfg.fact_bias = {fact: bias for fact in cfg.facts}
+        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        fact_f1[bias] = facts_metrics([r["result_facts"] for r in records], [p["result_quality"]["facts"] for p in preds])
+    cfg.fact_bias = {fact: max(FACT_BIAS, key=lambda b, f=fact: (fact_f1[b][f]["f1"], -abs(b))) for fact in cfg.facts}
     evidence = {}
     for extend in EVIDENCE_EXTEND:
         cfg.evidence_extend = extend
@@ -90,15 +118,17 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], batch_size: int 
         evidence[extend] = evidence_metrics(records, preds)["char_f1"]
     cfg.evidence_extend = max(evidence, key=evidence.get)
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
-              "connective": cfg.connective_penalty, "label_bias": cfg.label_bias, "evidence_extend": cfg.evidence_extend}
+              "connective": cfg.connective_penalty, "opener": cfg.opener_penalty, "label_bias": cfg.label_bias, "fact_bias": cfg.fact_bias,
+              "evidence_extend": cfg.evidence_extend}
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
-    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence, "tried": tried}
+    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence,
+            "fact_f1_by_bias": {b: {f: v["f1"] for f, v in m.items()} for b, m in fact_f1.items()}, "tried": tried}
 
 
-DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "evidence_extend")
+DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "evidence_extend")
 
 
-def recalibrate(model: str | Path, dev: str | Path | None = None) -> dict:
+def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None) -> dict:
     """Choose a trained model's decoding settings again, from the same start as ``pipeline.train``, and save them.
 
     For a model trained before a decoding option existed, or to re-select on other dev data.
@@ -113,7 +143,9 @@ def recalibrate(model: str | Path, dev: str | Path | None = None) -> dict:
     for name in DECODING_FIELDS:
         setattr(cfg, name, getattr(defaults, name))
     cfg.switch_penalty = recorded.get("model", {}).get("switch_penalty", defaults.switch_penalty)
-    result = calibrate_decoding(scorer, load_jsonl(dev))
+    facts = facts or recorded.get("run", {}).get("fact_calibration_file") or None
+    fact_records = load_jsonl(facts) if facts and Path(facts).exists() else None
+    result = calibrate_decoding(scorer, load_jsonl(dev), fact_records=fact_records)
     cfg.save(directory)
     (directory / "decoding_calibration.json").write_text(json.dumps(result, indent=2, default=str))
     return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
@@ -136,9 +168,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Choose a trained STAR scorer's decoding settings again on dev.")
     parser.add_argument("--model", required=True, help="a model folder")
     parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
+    parser.add_argument("--facts", default=None, help="labelled JSONL the fact offsets are chosen on; default: the model's own setting, else --dev")
     parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name, move @champion")
     args = parser.parse_args(argv)
-    result = recalibrate(args.model, args.dev)
+    result = recalibrate(args.model, args.dev, args.facts)
     if args.register:
         result |= _register(Path(result["model"]), result, args.register)
     print(json.dumps(result, indent=2, default=str))

@@ -35,12 +35,12 @@ KINDS = ("short", "trim", "pad", "unquantified", "no_effect", "number_words")
 # our writers gave high scores long Results, so trimming favours high scores and padding low ones,
 # until Result length no longer tells the score (make data-stats prints the rank correlation)
 RATES = {
-    "short": {q: 1.0 for q in range(5)},
-    "trim": {2: 0.5, 3: 0.9, 4: 1.0},
-    "pad": {1: 1.0, 2: 1.0, 3: 0.2, 4: 0.1},
+    "short": {q: 0.8 for q in range(5)},
+    "trim": {2: 0.3, 3: 0.6, 4: 0.8},
+    "pad": {1: 0.6, 2: 0.6, 3: 0.1, 4: 0.05},
     "unquantified": {3: 0.6, 4: 0.6},
-    "no_effect": {q: 1.0 for q in range(2, 5)},
-    "number_words": {q: 0.25 for q in range(5)},
+    "no_effect": {q: 0.7 for q in range(2, 5)},
+    "number_words": {q: 0.15 for q in range(5)},
 }
 # a short answer's Result gets neutral sentences too, more often the lower its score
 SHORT_PAD = {1: 0.9, 2: 0.7, 3: 0.2, 4: 0.0}

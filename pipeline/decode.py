@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from pipeline.labels import rubric_score
+from pipeline.text import CLAUSE_OPENERS, MIN_CLAUSE_WORDS
 
 _WORD = re.compile(r"\S+")
 
@@ -42,25 +43,35 @@ RUN_ON = 10  # words since the last sentence end after which a stretch counts as
 
 
 def switch_penalties(
-    text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float, connective: float | None = None
+    text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float, connective: float | None = None,
+    opener: float | None = None,
 ) -> np.ndarray:
     """Cost of a section change before each word after the first: cheap after a sentence end,
     dearer after a comma or dash, dearest mid-clause (gold labels follow sentences and clauses).
 
     ``connective`` (None: off): in a stretch with no sentence end for over ``RUN_ON`` words, as
     in transcripts, a change before "and" or "so" costs this instead of ``inside``.
+    ``opener`` (None: off): a change before a word that opens a clause ("and", "which", "so",
+    "but", ... after at least ``MIN_CLAUSE_WORDS`` words of the current one), punctuated or not,
+    costs this instead of ``inside``: "Our model had drifted and I had to retrain it" splits there.
     """
     out = np.full(max(len(words) - 1, 0), inside, dtype=float)
-    last_end = 0
+    last_end = last_boundary = 0
     for i in range(1, len(words)):
         prev = text[words[i - 1][0] : words[i - 1][1]]
+        word = text[words[i][0] : words[i][1]].lower()
         if _SENTENCE_END.search(prev):
             out[i - 1] = sentence
-            last_end = i
+            last_end = last_boundary = i
         elif _CLAUSE_END.search(prev):
             out[i - 1] = clause
-        elif connective is not None and i - last_end > RUN_ON and text[words[i][0] : words[i][1]].lower() in CONNECTIVES:
-            out[i - 1] = min(connective, inside)
+            last_boundary = i
+        else:
+            if connective is not None and i - last_end > RUN_ON and word in CONNECTIVES:
+                out[i - 1] = min(connective, inside)
+            if opener is not None and i - last_boundary >= MIN_CLAUSE_WORDS and word in CLAUSE_OPENERS:
+                out[i - 1] = min(out[i - 1], opener)
+                last_boundary = i
     return out
 
 

@@ -167,7 +167,7 @@ def run(
     report = evaluate_predictions(records, preds)
     report["slices"] = slice_metrics(records, preds)
     report["scoring_seconds"] = seconds
-    target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / Path(data).stem
+    target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / data_name(data)
     baseline_figures = _baselines_for(data, compute=baselines)
     human = human_agreement(data)
     files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt,
@@ -192,6 +192,14 @@ def run(
             "task_f1": report["sections"]["per_label"]["TASK"]["f1"],
             "exact": report["result_quality"]["exact"], "within_one": report["result_quality"]["within_one"],
             "facts_f1": {k: v["f1"] for k, v in report["facts"].items()}, "evidence_char_f1": report["evidence"]["char_f1"]}
+
+
+def data_name(data: str) -> str:
+    """A report folder name for a data file: its stem, prefixed by its folder when that is not the project's data/."""
+    from pipeline.paths import DATA_DIR
+
+    path = Path(data).resolve()
+    return path.stem if path.parent == DATA_DIR.resolve() else f"{path.parent.name}-{path.stem}"
 
 
 def human_agreement(data: str) -> dict | None:

@@ -77,14 +77,22 @@ def _containing(starts: list[int], offsets: list[tuple[int, int]]) -> list[int]:
     return [max(bisect.bisect_right(starts, start) - 1, 0) for start, _ in offsets]
 
 
-def answer_inputs(tokenizer, text: str, max_length: int, stride: int) -> tuple[Encoded, list[tuple[int, int]], dict]:
+UNIT_KINDS = ("sentences", "clauses")
+
+
+def answer_inputs(
+    tokenizer, text: str, max_length: int, stride: int, units: str = "sentences"
+) -> tuple[Encoded, list[tuple[int, int]], dict]:
     """What the model reads for one answer: its windows, and which unit and clause each content token is in.
 
-    Returns the encoding, the units, and the inputs (with ``clauses``, the clause spans, for decoding).
+    ``units``: the unit GRU reads sentences (long ones chunked) or clauses. Returns the
+    encoding, the units, and the inputs (with ``clauses``, the clause spans, for decoding).
     """
+    if units not in UNIT_KINDS:
+        raise ValueError(f"expected units in {list(UNIT_KINDS)}, found {units!r}")
     enc = encode(tokenizer, text, max_length, stride)
-    units = text_units(text)
     clauses = clause_spans(text)
+    units = clauses if units == "clauses" else text_units(text)
     inputs = {
         "window_input_ids": [[tokenizer.cls_token_id, *enc.input_ids[s:t], tokenizer.sep_token_id] for s, t in enc.windows],
         "window_starts": [s for s, _ in enc.windows],
@@ -135,9 +143,9 @@ def clause_targets(record: dict, clauses: list[tuple[int, int]], chars: np.ndarr
     return is_result, targets
 
 
-def build_example(tokenizer, record: dict, max_length: int, stride: int) -> dict:
+def build_example(tokenizer, record: dict, max_length: int, stride: int, units: str = "sentences") -> dict:
     """A training example: one answer's windows with token and unit labels and Result targets."""
-    enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride)
+    enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride, units)
     chars = char_labels(record["answer"], record["segments"])
     clauses = inputs.pop("clauses")
     clause_result, clause_facts = clause_targets(record, clauses, chars)

@@ -61,6 +61,7 @@ class ScorerConfig:
     dropout: float = 0.1
     attention_dropout: float | None = None  # the encoder's dropout on attention weights (None: its own config's)
     unit_hidden: int = 128  # GRU width per direction over the units of an answer
+    units: str = "sentences"  # what the unit GRU reads: "sentences" (long ones chunked) or "clauses" (features.clause_spans)
     unit_features: int = N_UNIT_FEATURES  # per-unit position features (pipeline.features.unit_features)
     clause_features: int = N_CLAUSE_FEATURES  # per-clause number flags (pipeline.features.clause_features)
     unit_loss_weight: float = 0.5  # auxiliary unit-level section loss
@@ -71,7 +72,9 @@ class ScorerConfig:
     clause_penalty: float = 0.5  # ... after a comma, semicolon, colon or dash
     sentence_penalty: float = 0.1  # ... after a sentence end
     connective_penalty: float | None = None  # ... before "and"/"so" in unpunctuated speech (None: as mid-clause)
+    opener_penalty: float | None = None  # ... before a clause-opening "and"/"which"/"but"/... anywhere (None: as mid-clause)
     evidence_extend: float = 0.5  # decoding: a fact's evidence takes in neighbouring RESULT clauses of its sentence this sure of it
+    fact_bias: dict = field(default_factory=dict)  # decoding: logit offsets per fact, so p >= 0.5 is the F1-best threshold on dev (calibrated)
     label_bias: dict = field(default_factory=dict)  # decoding: log-prior offsets per label, e.g. for rare TASK (calibrated on dev)
     base_model: str = ""  # where the encoder weights came from, for the record
     training: dict = field(default_factory=dict)  # resolved run config, for the record

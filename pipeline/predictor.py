@@ -68,7 +68,7 @@ class StarScorer:
     def raw_outputs(self, answers: list[str], batch_size: int = 16) -> Iterator[tuple[int, tuple]]:
         """(index, (encoding, clause spans, token log-probs, clause fact logits)): the model's part, before decoding."""
         cfg = self.config
-        prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride) for text in answers]
+        prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.units) for text in answers]
         encoded = [enc for enc, _, _ in prepared]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in window_batches(order, [len(e.windows) for e in encoded], batch_size):
@@ -129,10 +129,13 @@ class StarScorer:
         words, scores = word_scores(text, enc.offsets, token_logp)
         if cfg.label_bias:
             scores = scores + np.array([cfg.label_bias.get(label, 0.0) for label in self.labels])
-        penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty, cfg.connective_penalty)
+        penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty, cfg.connective_penalty,
+                                     cfg.opener_penalty)
         path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
         found = {s["label"] for s in sections}
+        if cfg.fact_bias:
+            clause_logits = clause_logits + np.array([cfg.fact_bias.get(fact, 0.0) for fact in cfg.facts])
         quality = quality_from_clauses(text, clauses, clause_logits, sections, list(cfg.facts), cfg.evidence_extend)
         return {
             "sections": sections,

@@ -55,6 +55,7 @@ class ModelArguments:
     freeze_layers: int = field(default=0, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
     switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
     unit_loss_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary unit-level section loss"})
+    units: str = field(default="sentences", metadata={"help": "what the unit GRU reads: sentences (long ones chunked) or clauses"})
     head_sets: int = field(default=1, metadata={"help": "copies of the heads refit independently in stage 2 and averaged (needs head_refit_epochs)"})
     head_refit_epochs: int = field(default=0, metadata={"help": "after fine-tuning, refit the heads on cached encoder states for this many epochs (0: off)"})
     head_refit_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head refit (one-cycle)"})
@@ -91,6 +92,10 @@ class RunArguments:
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
+    fact_calibration_file: str = field(
+        default="",
+        metadata={"help": "labelled JSONL (never trained on) whose fact F1 picks the fact offsets at decoding; '' or missing: dev"},
+    )
 
 
 def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, RunArguments, TrainingArguments]:
@@ -252,7 +257,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
 
     base_path, local_only = resolve_base_model(model_args.base_model, offline=model_args.offline)
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=local_only)
-    examples = [build_example(tokenizer, r, model_args.max_length, model_args.stride) for r in train_records]
+    examples = [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units) for r in train_records]
     for ex in examples:
         ex["length"] = sum(len(w) for w in ex["window_input_ids"])
     config = ScorerConfig(
@@ -264,6 +269,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         facts_loss_weight=model_args.facts_loss_weight,
         switch_penalty=model_args.switch_penalty,
         unit_loss_weight=model_args.unit_loss_weight,
+        units=model_args.units,
         head_sets=model_args.head_sets,
         base_model=model_args.base_model,
     )
@@ -302,7 +308,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         model = trainer.model
         model.active_heads = None
         if model_args.head_refit_epochs > 0:
-            refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride) for r in refit_copies]
+            refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units)
+                                         for r in refit_copies]
             refit = refit_heads(
                 model, refit_examples, collator, model_args.head_refit_epochs, model_args.head_refit_lr,
                 batch_size=training_args.per_device_train_batch_size * 2, seed=training_args.seed,
@@ -310,7 +317,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             )
             mlflow.log_metrics(refit)
         if run_args.calibrate_decoding:
-            calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records)
+            fact_records = None
+            if run_args.fact_calibration_file and Path(run_args.fact_calibration_file).exists():
+                fact_records = load_jsonl(run_args.fact_calibration_file)
+            elif run_args.fact_calibration_file:
+                logger.warning("no %s here: fact offsets are chosen on dev", run_args.fact_calibration_file)
+            calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records,
+                                             fact_records=fact_records)
             mlflow.log_dict(calibration, "decoding_calibration.json")
             mlflow.log_params({f"decoding.{k}": str(v) for k, v in calibration["best"].items()})
         model.save_pretrained(model_dir)

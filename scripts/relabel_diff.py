@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nCharacters that moved, all splits (answers with unchanged text): " +
           ", ".join(f"{k} {v:,}" for k, v in total.most_common(10)))
     fact_changes = Counter()
-    for rid, (hand, new) in after.items():
+    for rid, (_, new) in after.items():
         old = before[rid][1]
         for f in FACTS:
             if old["result_facts"][f] != new["result_facts"][f]:

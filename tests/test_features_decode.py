@@ -138,6 +138,30 @@ def _clauses_and_sections(text, result_from):
     return clauses, sections
 
 
+def test_opener_penalty_lets_a_section_start_at_a_clause_opener_in_punctuated_text():
+    text = "Our churn model had drifted and I had to retrain it before the renewals. Then I did."
+    words = _words(text)
+    after = [text[s:e] for s, e in words][1:]
+    off = switch_penalties(text, words, 4.0, 1.0, 0.1)
+    on = switch_penalties(text, words, 4.0, 1.0, 0.1, opener=0.5)
+    assert off[after.index("and")] == 4.0 and on[after.index("and")] == 0.5
+    assert on[after.index("Then")] == 0.1  # a sentence end stays the cheapest
+    assert sum(on == 0.5) == 1  # "I had to retrain it before": no other opener
+
+
+def test_units_can_be_clauses(tokenizer):
+    from pipeline.features import answer_inputs
+
+    text = "Our churn model had drifted, and I had to retrain it. I retrained it weekly."
+    _, sentence_units, _ = answer_inputs(tokenizer, text, 64, 16, "sentences")
+    _, clause_units, inputs = answer_inputs(tokenizer, text, 64, 16, "clauses")
+    assert len(sentence_units) == 2 and [text[a:b] for a, b in clause_units] == [
+        "Our churn model had drifted,", "and I had to retrain it.", "I retrained it weekly."]
+    assert inputs["token_unit"] == inputs["token_clause"]
+    with pytest.raises(ValueError, match=r"expected units in \['sentences', 'clauses'\], found 'words'"):
+        answer_inputs(tokenizer, text, 64, 16, "words")
+
+
 def test_quality_is_decided_by_the_result_clauses_and_shows_their_evidence():
     clauses, sections = _clauses_and_sections(ANSWER, "Recall rose")
     texts = [ANSWER[a:b] for a, b in clauses]
