@@ -72,7 +72,7 @@ def run(data: str, seeds: list[int], models: list[str], config: str, log_to_mlfl
         models.append(summary["model_dir"])
     if not models:
         raise ValueError("expected --seeds to train or --models to evaluate, found neither")
-    stem = Path(data).stem
+    stem = evaluate.data_name(data)
     out_dir = Path(out_dir) if out_dir else REPORTS_DIR / "seeds"
     per_model = {}
     for model in models:
