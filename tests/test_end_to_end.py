@@ -162,7 +162,7 @@ def test_seed_spread_over_models(trained, tmp_path, tracking_uri):
     qwk = result["spread"]["qwk"]
     assert qwk["std"] == pytest.approx(0.0) and qwk["min"] == qwk["max"] == pytest.approx(qwk["mean"])
     assert {"f1_TASK", "fact_f1_T", "style=written.section_macro_f1", "within_one"} <= set(result["spread"])
-    table = (tmp_path / "seeds" / "answers.md").read_text()
+    table = (tmp_path / "seeds" / "fixtures-answers.md").read_text()  # named like evaluate's reports: <folder>-<stem> outside data/
     assert "| section_macro_f1 |" in table
     exp = mlflow.MlflowClient(tracking_uri).get_experiment_by_name("star-scorer-seeds")
     assert mlflow.MlflowClient(tracking_uri).search_runs([exp.experiment_id])[0].data.metrics["qwk.mean"] == pytest.approx(qwk["mean"])
