@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer
 
-from pipeline import modeling
-from pipeline.base_model import DEFAULT_BASE_MODEL, resolve_base_model
-from pipeline.data import load_jsonl
-from pipeline.features import WindowCollator, build_example
-from pipeline.paths import DATA_DIR
-from pipeline.train import freeze_lower_layers
+from star_scorer import modeling
+from star_scorer.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from star_scorer.data import load_jsonl
+from star_scorer.features import WindowCollator, build_example
+from star_scorer.jobs.train import freeze_lower_layers
+from star_scorer.paths import DATA_DIR
 
 SETTINGS = {
     "nn.Dropout everywhere": {"row": False, "attention_dropout": None},

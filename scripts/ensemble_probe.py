@@ -11,11 +11,11 @@ import sys
 
 import numpy as np
 
-from pipeline.data import load_jsonl
-from pipeline.evaluate import slice_metrics
-from pipeline.metrics import evaluate_predictions
-from pipeline.paths import DATA_DIR
-from pipeline.predictor import StarScorer
+from star_scorer.data import load_jsonl
+from star_scorer.jobs.evaluate import slice_metrics
+from star_scorer.metrics import evaluate_predictions
+from star_scorer.paths import DATA_DIR
+from star_scorer.scorer import StarScorer
 
 
 def main(models: list[str]) -> None:

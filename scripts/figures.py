@@ -11,13 +11,13 @@ import argparse
 import json
 import logging
 
-from pipeline.evaluate import run
+from star_scorer.jobs.evaluate import run
 
 SETS = ["../shared/realworld/dev.jsonl", "data/test.jsonl", "data/other_writers.jsonl", "data/dev.jsonl"]
 
 
 def row(data: str, model: str) -> dict:
-    result = run(data, model, log_to_mlflow=False, baselines=False)
+    result = run(data, model, log_to_mlflow=False)
     metrics = json.loads(open(f"{result['report_dir']}/metrics.json").read())
     styles = {k.split("=", 1)[1]: v["section_macro_f1"] for k, v in metrics["slices"].items() if k.startswith("style=")}
     q = metrics["result_quality"]

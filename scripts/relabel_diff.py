@@ -15,10 +15,10 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from pipeline.corpus import parse_raw_file, split_of
-from pipeline.labels import FACTS, SECTION_LABELS
-from pipeline.paths import RAW_DATA_DIR
-from pipeline.text import char_labels
+from star_scorer.datatools.corpus import parse_raw_file, split_of
+from star_scorer.labels import FACTS, SECTION_LABELS
+from star_scorer.paths import RAW_DATA_DIR
+from star_scorer.text import char_labels
 
 
 def raw_at(rev: str) -> dict[str, tuple[str, dict]]:

@@ -6,7 +6,7 @@
 much of each shortfall lies where a second careful annotator reads the text
 differently:
 
-- Labels kept under each edit (pipeline.robustness.labels_kept, same edits and
+- Labels kept under each edit (star_scorer.research.robustness.labels_kept, same edits and
   seed), separately over the first annotator's segments that the second labels
   the same way (>= 90% of their characters) and over the segments they dispute.
 - Result removed -> 0: drop the first annotator's Result, the second's, and
@@ -25,12 +25,12 @@ import argparse
 import random
 from pathlib import Path
 
-from pipeline.agreement import as_predictions, second_records
-from pipeline.augment import drop
-from pipeline.data import load_jsonl, segment_spans
-from pipeline.labels import LABEL2ID
-from pipeline.predictor import StarScorer
-from pipeline.robustness import INVARIANT, _segment_label_shares, labels_kept
+from star_scorer.data import load_jsonl, segment_spans
+from star_scorer.jobs.augment import drop
+from star_scorer.labels import LABEL2ID
+from star_scorer.research.agreement import as_predictions, second_records
+from star_scorer.research.robustness import INVARIANT, _segment_label_shares, labels_kept
+from star_scorer.scorer import StarScorer
 
 
 def disputed_segments(first: dict, second: dict, share: float = 0.9) -> set[int]:

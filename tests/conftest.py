@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers import FIXTURES, TINY_TRAIN_ARGS
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +46,7 @@ def tiny_base(tmp_path_factory, tokenizer) -> Path:
 
 @pytest.fixture()
 def records() -> list[dict]:
-    from pipeline.data import load_jsonl
+    from star_scorer.data import load_jsonl
 
     return load_jsonl(FIXTURES / "answers.jsonl")
 
@@ -59,17 +58,28 @@ def tracking_uri(tmp_path, monkeypatch) -> str:
     return uri
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+@pytest.fixture(scope="session")
+def tiny_trained(tmp_path_factory, tiny_base):
+    """One tiny model trained once for the whole session by the real train job, with its own SQLite store."""
+    from star_scorer.jobs import train
+    from star_scorer.paths import CONFIGS_DIR
+
+    root = tmp_path_factory.mktemp("tiny-trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        summary = train.main([
+            "--config", str(CONFIGS_DIR / "default.yaml"), "--base_model", str(tiny_base),
+            "--train_file", str(FIXTURES / "answers.jsonl"), "--dev_file", str(FIXTURES / "answers.jsonl"),
+            *TINY_TRAIN_ARGS,
+            "--models_dir", str(root / "models"), "--reports_dir", str(root / "reports"), "--output_dir", str(root / "runs"),
+            "--model_name", "tiny",
+        ])
+    return root, summary
 
 
-def write_second(path, records, relabel=None, facts=None):
-    """Annotation file for ``records``; ``relabel``: {(id, segment index): label}, ``facts``: {id: [names]}."""
-    relabel, facts = relabel or {}, facts or {}
-    blocks = []
-    for rec in records:
-        names = facts.get(rec["id"], [k for k, v in rec["result_facts"].items() if v])
-        lines = [f"### id: {rec['id']}", "facts: " + " ".join(names)]
-        lines += [f"[{relabel.get((rec['id'], i), s['label'])}] {s['text']}" for i, s in enumerate(rec["segments"])]
-        blocks.append("\n".join(lines))
-    path.write_text("\n\n".join(blocks) + "\n")
+@pytest.fixture()
+def trained(tiny_trained, tracking_uri, tmp_path):
+    """The session's tiny model, and a copy of its MLflow store as this test's own store (``tracking_uri``)."""
+    root, summary = tiny_trained
+    shutil.copy(root / "mlflow.db", tmp_path / "mlflow.db")
+    return root, summary

@@ -1,0 +1,183 @@
+"""Model outputs -> the scorer's answer: word-level sections, the 0-4 score."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from star_scorer.labels import rubric_score
+from star_scorer.text import CLAUSE_OPENERS, MIN_CLAUSE_WORDS
+
+_WORD = re.compile(r"\S+")
+
+
+def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Whitespace-delimited words and the mean log-prob of the tokens inside each."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    n_labels = token_logprobs.shape[-1]
+    scores = np.zeros((len(words), n_labels))
+    counts = np.zeros(len(words))
+    w = 0
+    for t, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue
+        while w < len(words) and words[w][1] <= start:
+            w += 1
+        if w == len(words):
+            break
+        scores[w] += token_logprobs[t]
+        counts[w] += 1
+    has = counts > 0
+    scores[has] /= counts[has][:, None]
+    # a word the tokenizer dropped (rare symbols) stays uniform: Viterbi gives it its neighbours' label
+    return words, scores
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
+_CLAUSE_END = re.compile(r"[,;:\u2014-][\"')\]]*$")
+
+
+CONNECTIVES = frozenset({"and", "so"})  # how unpunctuated speech opens a new section ("and i was asked", "so we")
+RUN_ON = 10  # words since the last sentence end after which a stretch counts as unpunctuated
+
+
+def switch_penalties(
+    text: str, words: list[tuple[int, int]], inside: float, clause: float, sentence: float, connective: float | None = None,
+    opener: float | None = None,
+) -> np.ndarray:
+    """Cost of a section change before each word after the first: cheap after a sentence end,
+    dearer after a comma or dash, dearest mid-clause (gold labels follow sentences and clauses).
+
+    ``connective`` (None: off): in a stretch with no sentence end for over ``RUN_ON`` words, as
+    in transcripts, a change before "and" or "so" costs this instead of ``inside``.
+    ``opener`` (None: off): a change before a word that opens a clause ("and", "which", "so",
+    "but", ... after at least ``MIN_CLAUSE_WORDS`` words of the current one), punctuated or not,
+    costs this instead of ``inside``: "Our model had drifted and I had to retrain it" splits there.
+    """
+    out = np.full(max(len(words) - 1, 0), inside, dtype=float)
+    last_end = last_boundary = 0
+    for i in range(1, len(words)):
+        prev = text[words[i - 1][0] : words[i - 1][1]]
+        word = text[words[i][0] : words[i][1]].lower()
+        if _SENTENCE_END.search(prev):
+            out[i - 1] = sentence
+            last_end = last_boundary = i
+        elif _CLAUSE_END.search(prev):
+            out[i - 1] = clause
+            last_boundary = i
+        else:
+            if connective is not None and i - last_end > RUN_ON and word in CONNECTIVES:
+                out[i - 1] = min(connective, inside)
+            if opener is not None and i - last_boundary >= MIN_CLAUSE_WORDS and word in CLAUSE_OPENERS:
+                out[i - 1] = min(out[i - 1], opener)
+                last_boundary = i
+    return out
+
+
+def viterbi(scores: np.ndarray, switch_penalty: float | np.ndarray) -> np.ndarray:
+    """Best label per word under sum(log-prob) - penalty * (label changes).
+
+    ``switch_penalty`` is one cost for every boundary or an array with the cost of
+    changing label before word i+1 (length n-1).
+    """
+    n, k = scores.shape
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=float), (max(n - 1, 0),))
+    back = np.zeros((n, k), dtype=int)
+    best = scores[0].copy()
+    stay = np.eye(k, dtype=bool)
+    for i in range(1, n):
+        cand = best[:, None] - penalties[i - 1] * (~stay)  # from row -> to col
+        back[i] = cand.argmax(0)
+        best = cand.max(0) + scores[i]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(best.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def spans_from_words(text: str, words: list[tuple[int, int]], word_labels: list[str]) -> list[dict]:
+    """Contiguous runs of one label -> spans covering every non-whitespace character, in order."""
+    spans: list[dict] = []
+    for (start, end), label in zip(words, word_labels):
+        if spans and spans[-1]["label"] == label:
+            spans[-1]["end"] = end
+        else:
+            spans.append({"label": label, "start": start, "end": end})
+    for span in spans:
+        span["text"] = text[span["start"] : span["end"]]
+    return spans
+
+
+def result_clauses(clauses: list[tuple[int, int]], sections: list[dict], n_chars: int) -> list[bool]:
+    """Whether most of each clause's characters lie in a RESULT section."""
+    is_result = np.zeros(n_chars, dtype=bool)
+    for span in sections:
+        if span["label"] == "RESULT":
+            is_result[span["start"] : span["end"]] = True
+    return [bool(b > a and is_result[a:b].mean() > 0.5) for a, b in clauses]
+
+
+def score_distribution(p_t: float, p_b: float, p_nb: float) -> list[float]:
+    """P(score = 0..4) when a Result is there, from the facts' probabilities (taken as independent;
+    ``p_nb`` is P(B and quantified), so P(NB | B) = p_nb / p_b). V never moves the score."""
+    q = min(p_nb / p_b, 1.0) if p_b > 0 else 0.0
+    return [
+        0.0,
+        (1 - p_t) * (1 - p_b),
+        p_t * (1 - p_b) + (1 - p_t) * p_b * (1 - q),
+        (1 - p_t) * p_b * q + p_t * p_b * (1 - q),
+        p_t * p_b * q,
+    ]
+
+
+def quality_from_clauses(
+    text: str, clauses: list[tuple[int, int]], clause_logits: np.ndarray, sections: list[dict], fact_names: list[str],
+    extend: float = 0.5,
+) -> dict:
+    """The 0-4 score, the rubric facts and each fact's evidence, from the clauses decoded as RESULT.
+
+    A fact's probability is the best of the RESULT clauses' (LABELING.md: a fact holds when
+    one clause of the Result makes it true); it holds at p >= 0.5, NB only with B. The score
+    is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
+    evidence is its best clause, widened over neighbouring RESULT clauses of the same
+    sentence whose probability is at least ``extend``. ``probabilities`` is the score's
+    distribution under the facts' probabilities.
+    """
+    probs = 1.0 / (1.0 + np.exp(-np.asarray(clause_logits, dtype=float)[: len(clauses)]))
+    in_result = result_clauses(clauses, sections, len(text))
+    if not any(in_result):
+        return {
+            "score": 0,
+            "probabilities": [1.0, 0.0, 0.0, 0.0, 0.0],
+            "facts": {name: 0.0 for name in fact_names},
+            "evidence": {name: None for name in fact_names},
+        }
+    rows = np.flatnonzero(in_result)
+    best = {name: rows[int(np.argmax(probs[rows, k]))] for k, name in enumerate(fact_names)}
+    p = {name: float(probs[best[name], k]) for k, name in enumerate(fact_names)}
+    holds = {name: p[name] >= 0.5 for name in fact_names}
+    holds["NB"] = holds["NB"] and holds["B"]
+    evidence = {}
+    for k, name in enumerate(fact_names):
+        lo = hi = best[name]
+        while lo > 0 and in_result[lo - 1] and probs[lo - 1, k] >= extend and _same_sentence(text, clauses[lo - 1], clauses[lo]):
+            lo -= 1
+        while hi + 1 < len(clauses) and in_result[hi + 1] and probs[hi + 1, k] >= extend and _same_sentence(text, clauses[hi], clauses[hi + 1]):
+            hi += 1
+        start, end = clauses[lo][0], clauses[hi][1]
+        evidence[name] = {"start": start, "end": end, "text": text[start:end], "probability": round(p[name], 4), "holds": holds[name]}
+    distribution = score_distribution(p["T"], p["B"], min(p["NB"], p["B"]))
+    return {
+        "score": rubric_score(True, holds),
+        "probabilities": [round(float(x), 4) for x in distribution],
+        "facts": {name: round(p[name], 4) for name in fact_names},
+        "evidence": evidence,
+    }
+
+
+def _same_sentence(text: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
+    return not _SENTENCE_END.search(text[left[0] : left[1]])

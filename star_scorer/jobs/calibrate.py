@@ -1,0 +1,175 @@
+"""Choose decoding settings on dev: the model runs once, decoding is re-run per setting.
+
+Two things are picked, by section macro-F1 on the dev split (model-selection data)
+and saved in the model's config:
+- switch penalties: the cost of a section change mid-clause, after a comma and
+  after a sentence end (gold sections follow sentences and clauses), then the
+  cost before "and"/"so" in unpunctuated speech, where transcripts open sections;
+- label biases: log-prior offsets for the rare labels (TASK, OTHER), which a
+  cross-entropy-trained head under-predicts.
+Coordinate search: penalties, then biases. The score is always the rubric over
+the facts of the clauses decoded as RESULT; what is chosen for it is one logit
+offset per fact, the one that gives that fact its best F1 on dev (a clause head
+trained on sparse positive clauses is shy of saying a fact holds: on run B's dev
+set T's best threshold was about 0.3, not 0.5). Last, how far a fact's evidence
+reaches over neighbouring clauses, by dev evidence character F1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+from pathlib import Path
+
+from star_scorer.data import load_jsonl
+from star_scorer.metrics import evidence_metrics, facts_metrics, section_metrics
+from star_scorer.modeling import ScorerConfig
+from star_scorer.paths import DATA_DIR
+from star_scorer.scorer import StarScorer, resolve_model_dir
+
+logger = logging.getLogger(__name__)
+
+INSIDE = (0.5, 1.0, 2.0, 4.0, 8.0)
+CLAUSE = (0.25, 0.5, 1.0, 2.0)
+SENTENCE = (0.0, 0.1, 0.5)
+CONNECTIVE = (None, 0.5, 1.0, 2.0)
+OPENER = (None, 0.5, 1.0, 2.0)
+TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
+EVIDENCE_EXTEND = (0.3, 0.5, 0.7, 1.01)  # 1.01: never beyond the best clause
+FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
+
+
+def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int = 32, fact_records: list[dict] | None = None) -> dict:
+    """Set the best decoding settings on ``scorer.config``; return the search's figures.
+
+    Sections are calibrated on ``records``; the fact offsets and the evidence reach on
+    ``fact_records`` when given (answers whose raters' reading of the rubric the scores
+    should follow), else on ``records`` too.
+    """
+    texts = [r["answer"] for r in records]
+    raw = dict(scorer.raw_outputs(texts, max_windows))
+    cfg = scorer.config
+
+    def score() -> float:
+        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        return section_metrics(records, preds)["macro_f1"]
+
+    start = score()
+    tried = []
+
+    def search_penalties() -> None:
+        best = (score(), (cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty))
+        for p in itertools.product(INSIDE, CLAUSE, SENTENCE):
+            if p[2] <= p[1] <= p[0]:
+                cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty = p
+                f = score()
+                tried.append({"inside": p[0], "clause": p[1], "sentence": p[2], "label_bias": dict(cfg.label_bias), "macro_f1": f})
+                best = max(best, (f, p))
+        cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty = best[1]
+
+    def search_one(name: str, values: tuple) -> None:
+        """One decoding setting over ``values``, the others held: keep the best (the current value on ties)."""
+        best = (score(), getattr(cfg, name))
+        for value in values:
+            setattr(cfg, name, value)
+            f = score()
+            tried.append({name.removesuffix("_penalty"): value, "macro_f1": f})
+            best = max(best, (f, value), key=lambda b: b[0])
+        setattr(cfg, name, best[1])
+
+    def search_biases() -> None:
+        best = (score(), dict(cfg.label_bias))
+        for task, other in itertools.product(TASK_BIAS, OTHER_BIAS):
+            cfg.label_bias = {"TASK": task, "OTHER": other}
+            f = score()
+            tried.append({"label_bias": dict(cfg.label_bias), "macro_f1": f})
+            best = max(best, (f, cfg.label_bias), key=lambda b: b[0])
+        cfg.label_bias = best[1]
+
+    search_penalties()
+    search_one("connective_penalty", CONNECTIVE)
+    search_one("opener_penalty", OPENER)
+    search_biases()
+    final = score()
+    if fact_records is not None:
+        records, texts = fact_records, [r["answer"] for r in fact_records]
+        raw = dict(scorer.raw_outputs(texts, max_windows))
+    fact_f1 = {}
+    for bias in FACT_BIAS:
+        cfg.fact_bias = {fact: bias for fact in cfg.facts}
+        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        fact_f1[bias] = facts_metrics([r["result_facts"] for r in records], [p["result_quality"]["facts"] for p in preds])
+    cfg.fact_bias = {fact: max(FACT_BIAS, key=lambda b, f=fact: (fact_f1[b][f]["f1"], -abs(b))) for fact in cfg.facts}
+    evidence = {}
+    for extend in EVIDENCE_EXTEND:
+        cfg.evidence_extend = extend
+        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
+        evidence[extend] = evidence_metrics(records, preds)["char_f1"]
+    cfg.evidence_extend = max(evidence, key=evidence.get)
+    chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
+              "connective": cfg.connective_penalty, "opener": cfg.opener_penalty, "label_bias": cfg.label_bias, "fact_bias": cfg.fact_bias,
+              "evidence_extend": cfg.evidence_extend}
+    logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
+    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence,
+            "fact_f1_by_bias": {b: {f: v["f1"] for f, v in m.items()} for b, m in fact_f1.items()}, "tried": tried}
+
+
+DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "evidence_extend")
+
+
+def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None) -> dict:
+    """Choose a trained model's decoding settings again, from the same start as ``star_scorer.jobs.train``, and save them.
+
+    For a model trained before a decoding option existed, or to re-select on other dev data.
+    The weights are untouched; ``scorer_config.json`` and ``decoding_calibration.json`` are rewritten.
+    """
+    directory = resolve_model_dir(model)
+    scorer = StarScorer.load(directory)
+    cfg = scorer.config
+    recorded = cfg.training or {}
+    dev = dev or recorded.get("data", {}).get("dev_file") or DATA_DIR / "dev.jsonl"
+    defaults = ScorerConfig()
+    for name in DECODING_FIELDS:
+        setattr(cfg, name, getattr(defaults, name))
+    cfg.switch_penalty = recorded.get("model", {}).get("switch_penalty", defaults.switch_penalty)
+    facts = facts or recorded.get("run", {}).get("fact_calibration_file") or None
+    fact_records = load_jsonl(facts) if facts and Path(facts).exists() else None
+    result = calibrate_decoding(scorer, load_jsonl(dev), fact_records=fact_records)
+    cfg.save(directory)
+    (directory / "decoding_calibration.json").write_text(json.dumps(result, indent=2, default=str))
+    return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
+
+
+def _register(directory: Path, result: dict, name: str) -> dict:
+    import mlflow
+
+    from star_scorer import tracking
+    from star_scorer.jobs import register
+
+    tracking.setup("star-scorer")
+    with mlflow.start_run(run_name=f"{directory.name}-recalibrated") as run:
+        mlflow.log_params({f"decoding.{k}": str(v) for k, v in result["best"].items()} | {"model_dir": str(directory)})
+        mlflow.log_metrics({"dev_section_macro_f1": result["dev_macro_f1"], "dev_section_macro_f1_before": result["dev_macro_f1_before"]})
+        return {"run_id": run.info.run_id, **register.log_scorer(directory, name)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description="Choose a trained STAR scorer's decoding settings again on dev.")
+    parser.add_argument("--model", required=True, help="a model folder")
+    parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
+    parser.add_argument("--facts", default=None, help="labelled JSONL the fact offsets are chosen on; default: the model's own setting, else --dev")
+    parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name, move @champion")
+    args = parser.parse_args(argv)
+    result = recalibrate(args.model, args.dev, args.facts)
+    if args.register:
+        result |= _register(Path(result["model"]), result, args.register)
+    print(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()
