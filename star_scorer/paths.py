@@ -19,3 +19,4 @@ def data_name(data: str | Path) -> str:
     """A report name for a data file: its stem, prefixed by its folder when that is not the project's data/."""
     path = Path(data).resolve()
     return path.stem if path.parent == DATA_DIR.resolve() else f"{path.parent.name}-{path.stem}"
+MODEL_ENV = "STAR_SCORER_MODEL"  # e.g. "star-scorer v3": the model a served pyfunc's rows name, set by whoever loads it

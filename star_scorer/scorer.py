@@ -17,12 +17,18 @@ from transformers import AutoTokenizer
 
 from star_scorer.decode import quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
 from star_scorer.features import WindowCollator, answer_inputs, window_batches
+from star_scorer.feedback import feedback_lines
+from star_scorer.io import PARSE_ERROR
 from star_scorer.modeling import CONFIG_NAME, StarScorerModel
 from star_scorer.paths import MODELS_DIR, REGISTERED_MODEL_NAME
 
 logger = logging.getLogger(__name__)
 
 SCORED_SECTIONS = ("SITUATION", "TASK", "ACTION", "RESULT")
+SCHEMA_VERSION = "2"  # what one scored row holds: SCHEMA_PATH, a JSON Schema
+SCHEMA_PATH = Path(__file__).with_name("scored_row.schema.json")
+SCORE_RULE = "rubric over the facts of the clauses decoded as RESULT (LABELING.md section 2)"
+MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1,000 words
 
 
 def default_device() -> torch.device:
@@ -30,23 +36,32 @@ def default_device() -> torch.device:
 
 
 class StarScorer:
-    def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None) -> None:
+    def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None, source: str | None = None) -> None:
         self.device = torch.device(device) if device else default_device()
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.config = model.scorer_config
         self.labels = self.config.labels
         self.collator = WindowCollator(tokenizer.pad_token_id)
+        self.source = source or "in-memory model"  # what every row's "model" says produced it
 
     @classmethod
     def load(cls, spec: str | Path | None = None, device: str | torch.device | None = None) -> StarScorer:
-        """Load from a model folder, an MLflow ``models:/`` or ``runs:/`` URI, or (None) the default model."""
+        """Load from a model folder, an MLflow ``models:/`` or ``runs:/`` URI, or (None) the default model.
+
+        Rows name the model as ``star-scorer vN`` for a registered one, else the run URI or the folder's name.
+        """
         directory = resolve_model_dir(spec)
         device = torch.device(device) if device else default_device()
         model = StarScorerModel.from_pretrained(directory, device=device)
         tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
         logger.info("loaded scorer from %s on %s", directory, device)
-        return cls(model, tokenizer, device)
+        source = directory.name
+        if spec is not None and str(spec).startswith(("models:/", "runs:/")):
+            from star_scorer.tracking import describe_model_uri
+
+            source = describe_model_uri(str(spec))
+        return cls(model, tokenizer, device, source=source)
 
     # -- public API -------------------------------------------------------------
     def predict(self, answers: str | list[str], max_windows: int = 16) -> dict | list[dict]:
@@ -76,44 +91,71 @@ class StarScorer:
             for i, out in zip(batch, outputs):
                 yield i, (encoded[i], prepared[i][2]["clauses"], *out)
 
-    def score_rows(self, rows: list[dict], max_windows: int = 16, progress=None) -> list[dict]:
+    def score_rows(self, rows: list[dict], max_windows: int = 16, progress=None, first_index: int = 0) -> list[dict]:
         """One output row per input row, in input order; a bad row gets ``error`` and the rest go on.
 
-        ``rows`` are mappings with ``answer`` and optional ``id`` (default: the row number)
-        and ``question``. ``progress`` (e.g. a tqdm bar) is advanced once per row.
+        ``rows`` are mappings with ``answer`` and optional ``id`` (default: the row number,
+        counted from ``first_index``) and ``question``. A batch whose forward pass fails is
+        retried row by row, that batch alone. ``progress`` (e.g. a tqdm bar) is advanced
+        once per row.
         """
         outputs: list[dict | None] = [None] * len(rows)
-        ids = [_row_id(row, i) for i, row in enumerate(rows)]
+        ids = [_row_id(row, first_index + i) for i, row in enumerate(rows)]
         valid: list[int] = []
         for i, row in enumerate(rows):
-            problem = answer_problem(row.get("answer") if isinstance(row, dict) else None)
+            problem = (row.get(PARSE_ERROR) or answer_problem(row.get("answer"))) if isinstance(row, dict) else \
+                f"expected a mapping with an 'answer', found {type(row).__name__}"
             if problem:
-                outputs[i] = _error_row(ids[i], problem)
+                outputs[i] = self._row(ids[i], error=problem)
                 if progress is not None:
                     progress.update(1)
             else:
                 valid.append(i)
         answers = [rows[i]["answer"] for i in valid]
-        try:
-            pairs = list(self._predict_pairs(answers, max_windows, progress))
-        except Exception:  # a failure inside a batch: retry row by row so only the bad row is lost
-            logger.exception("batch failed; scoring row by row")
-            pairs = []
-            for j, text in enumerate(answers):
-                try:
-                    pairs.append((j, self.predict(text)))
-                except Exception as err:  # noqa: BLE001 - reported in the row, run goes on
-                    pairs.append((j, {"error": f"scoring failed: {type(err).__name__}: {err}"}))
-        for j, result in pairs:
+        for j, result in self._predict_pairs(answers, max_windows, progress):
             i = valid[j]
-            outputs[i] = _error_row(ids[i], result["error"]) if "error" in result else {"id": ids[i], **result, "error": None}
+            outputs[i] = self._row(ids[i], error=result["error"]) if "error" in result else self._row(ids[i], answers[j], result)
         return outputs  # type: ignore[return-value]
 
+    def _row(self, rid, text: str | None = None, result: dict | None = None, error: str | None = None) -> dict:
+        """A scored row (schema ``SCHEMA_VERSION``): the result, its feedback and what produced it; or an error row."""
+        row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "feedback": []}
+        if result is not None:
+            row |= result | {"feedback": feedback_lines(text, result["sections"], result["result_quality"])}
+        return row | {"model": self.source, "score_rule": SCORE_RULE, "schema_version": SCHEMA_VERSION, "error": error}
+
     def _predict_pairs(self, answers: list[str], max_windows: int, progress) -> Iterator[tuple[int, dict]]:
-        for pair in self.predict_iter(answers, max_windows):
-            if progress is not None:
-                progress.update(1)
-            yield pair
+        """(index, result or {"error"}) for every answer; a failing batch is retried one answer at a time."""
+        cfg = self.config
+        prepared: list[tuple | None] = []
+        for j, text in enumerate(answers):
+            try:
+                prepared.append(answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.units))
+            except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
+                prepared.append(None)
+                yield j, {"error": f"reading the answer failed: {type(err).__name__}: {err}"}
+                if progress is not None:
+                    progress.update(1)
+        ok = [j for j, p in enumerate(prepared) if p is not None]
+        order = sorted(ok, key=lambda j: len(prepared[j][0].input_ids))
+        for batch in window_batches(order, [len(prepared[j][0].windows) if prepared[j] else 0 for j in range(len(answers))], max_windows):
+            try:
+                results = [(j, self.decode(answers[j], prepared[j][0], prepared[j][2]["clauses"], *out))
+                           for j, out in zip(batch, self._forward([prepared[j][2] for j in batch]))]
+            except Exception:  # noqa: BLE001 - this batch alone goes row by row
+                logger.exception("a batch of %d answers failed; scoring them one by one", len(batch))
+                results = [(j, self._one(answers[j], prepared[j])) for j in batch]
+            for pair in results:
+                if progress is not None:
+                    progress.update(1)
+                yield pair
+
+    def _one(self, text: str, prepared: tuple) -> dict:
+        try:
+            (out,) = self._forward([prepared[2]])
+            return self.decode(text, prepared[0], prepared[2]["clauses"], *out)
+        except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
+            return {"error": f"scoring failed: {type(err).__name__}: {err}"}
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
@@ -133,6 +175,16 @@ class StarScorer:
                                      cfg.opener_penalty)
         path = viterbi(scores, penalties)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
+        chosen = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))[np.arange(len(path)), path] if len(path) else []
+        w = 0
+        for span in sections:  # confidence: the mean probability of the span's label over its words
+            n = 0
+            total = 0.0
+            while w < len(words) and words[w][1] <= span["end"]:
+                total += float(chosen[w])
+                n += 1
+                w += 1
+            span["confidence"] = round(total / max(n, 1), 4)
         found = {s["label"] for s in sections}
         if cfg.fact_bias:
             clause_logits = clause_logits + np.array([cfg.fact_bias.get(fact, 0.0) for fact in cfg.facts])
@@ -152,6 +204,9 @@ def answer_problem(answer: object) -> str | None:
         return f"expected a non-empty text answer, found {type(answer).__name__} {answer!r:.40}"
     if not answer.strip():
         return "expected a non-empty text answer, found an empty string"
+    words = len(answer.split())
+    if words > MAX_ANSWER_WORDS:
+        return f"expected an answer of at most {MAX_ANSWER_WORDS:,} words (about 35 minutes of speech), found {words:,} words"
     return None
 
 
@@ -160,10 +215,6 @@ def _row_id(row: object, i: int):
     if rid is None or (isinstance(rid, float) and np.isnan(rid)):
         return i
     return rid.item() if isinstance(rid, np.generic) else rid
-
-
-def _error_row(rid, error: str) -> dict:
-    return {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "error": error}
 
 
 def newest_local_model(models_dir: Path = MODELS_DIR) -> Path | None:

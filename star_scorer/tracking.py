@@ -43,6 +43,19 @@ def pip_requirements() -> list[str]:
     return reqs
 
 
+def describe_model_uri(uri: str) -> str:
+    """What a scored row's ``model`` says for ``uri``: ``name vN`` for a registered model (an alias resolved), else the URI."""
+    spec = uri[len("models:/"):] if uri.startswith("models:/") else None
+    if not spec:
+        return uri
+    client = mlflow.MlflowClient(tracking_uri(), registry_uri=tracking_uri())
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        return f"{name} v{client.get_model_version_by_alias(name, alias).version}"
+    name, _, version_ = spec.rpartition("/")
+    return f"{name} v{version_}" if name and version_.isdigit() else uri
+
+
 def download_model(uri: str) -> Path:
     """The scorer folder inside a logged pyfunc model (``models:/name@alias``, ``runs:/...``)."""
     mlflow.set_tracking_uri(tracking_uri())

@@ -42,7 +42,7 @@ def test_train_saves_tracks_and_registers(trained, tracking_uri, tmp_path):
 
     pyfunc = mlflow.pyfunc.load_model("models:/star-scorer@champion")
     out = pyfunc.predict(pd.DataFrame({"answer": ["We shipped the fix. Errors fell by half.", "   "]}))
-    assert list(out.columns) == ["id", "sections", "result_quality", "missing_sections", "error"]
+    assert list(out.columns) == list(io.OUTPUT_COLUMNS)
     assert out["error"].tolist()[0] == "" and "empty" in out["error"].tolist()[1]
     assert json.loads(out["sections"][0])[0]["start"] == 0
     # the logged model ships the library alone: no jobs, research or data tools
@@ -74,7 +74,7 @@ def test_score_cli_writes_one_row_per_input_in_order(trained, tmp_path):
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out.jsonl"
     result = score.main(["--input", str(src), "--output", str(out), "--model", str(root / "models" / "tiny"), "--no-progress"])
-    assert result == {"rows": 6, "errors": 3, "output": str(out)}
+    assert (result["rows"], result["errors"], result["output"], result["resumed_from"]) == (6, 3, str(out), 0)
     got = read_jsonl(out)
     assert [g["id"] for g in got] == ["fx-0001", "fx-0002", "fx-0003", "empty", "number", 5]
     for g, r in zip(got[:3], records[:3]):
