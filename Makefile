@@ -9,11 +9,13 @@ DATA   ?= data/test.jsonl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+
 # $(call need,VAR,example): stop with a message naming the missing argument
 need = $(if $($(1)),,$(error make $@ needs $(1)=...: for example `make $@ $(2)`))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test score evaluate calibrate mlflow-ui baselines robustness seeds agreement benchmark data data-check data-stats lint
+.PHONY: help venv java train test score score-spark serve bench evaluate calibrate mlflow-ui baselines robustness seeds agreement benchmark data data-check data-stats lint
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^##@/ {printf "\n%s\n", substr($$0, 5); next} /^[a-zA-Z_-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,13 +23,17 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[dev,spark]'
 	touch $(STAMP)
 
 ##@ Set-up and tests
 venv: $(STAMP) ## create .venv with the pinned CPU stack (idempotent)
 
-test: $(STAMP) ## run the test suite (tiny models, offline)
+java: ## a Java runtime for Spark: Debian's default-jre-headless, installed only when java is missing
+	@command -v java >/dev/null 2>&1 || { echo "no java on PATH: installing default-jre-headless"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless; }
+
+test: $(STAMP) java ## run the test suite (tiny models, offline; Spark and REST servers started by the tests)
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff
@@ -37,9 +43,20 @@ lint: $(STAMP) ## ruff
 train: $(STAMP) ## fine-tune on data/train.jsonl, track in MLflow, register @champion: make train [CONFIG=configs/gpu.yaml]
 	$(CLI) train --config $(CONFIG)
 
-score: $(STAMP) ## score a file: make score IN=answers.jsonl OUT=scored.jsonl [MODEL=models/... | models:/star-scorer@champion]
+score: $(STAMP) ## score a file, streaming: make score IN=answers.jsonl OUT=scored.parquet [MODEL=...] [RESUME=1] [CHUNK=512]
 	$(call need,IN,IN=answers.csv OUT=scored.parquet)$(call need,OUT,IN=answers.csv OUT=scored.parquet)
-	$(CLI) score --input $(IN) --output $(OUT) $(if $(MODEL),--model $(MODEL))
+	$(CLI) score --input $(IN) --output $(OUT) $(if $(MODEL),--model $(MODEL)) $(if $(RESUME),--resume) $(if $(CHUNK),--chunk-rows $(CHUNK))
+
+score-spark: $(STAMP) java ## score a Parquet file/folder on Spark with @champion: make score-spark IN=answers.parquet OUT=scored/ [MASTER=local[*]]
+	$(call need,IN,IN=answers.parquet OUT=scored-spark)$(call need,OUT,IN=answers.parquet OUT=scored-spark)
+	$(CLI) score-spark --input $(IN) --output $(OUT) $(if $(MODEL),--model $(MODEL)) $(if $(MASTER),--master '$(MASTER)') $(if $(PARTITIONS),--partitions $(PARTITIONS))
+
+PORT ?= 5001
+serve: $(STAMP) ## REST on @champion (mlflow models serve): make serve [PORT=5001] [MODEL=models:/star-scorer@champion]
+	$(CLI) serve --port $(PORT) $(if $(MODEL),--model $(MODEL))
+
+bench: $(STAMP) ## speed against the naive transformers pipeline, in one run, and peak RSS at 1,000 and 50,000 rows
+	$(CLI) bench $(if $(MODEL),--model $(MODEL))
 
 evaluate: $(STAMP) ## report on labelled data, baselines beside: make evaluate [DATA=data/test.jsonl] [MODEL=...]
 	$(CLI) baselines --eval $(DATA) --skip-existing

@@ -17,7 +17,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     # jobs
     "train": ("star_scorer.jobs.train", "fine-tune, calibrate, track in MLflow, register @champion"),
-    "score": ("star_scorer.jobs.score", "score a file of answers (JSONL, CSV or Parquet)"),
+    "score": ("star_scorer.jobs.score", "score a file of answers (JSONL, CSV or Parquet), streaming and resumable"),
+    "score-spark": ("star_scorer.jobs.score_spark", "score a Parquet dataset on Spark through the registered model"),
+    "serve": ("star_scorer.jobs.serve", "serve the registered model over REST (mlflow models serve)"),
     "evaluate": ("star_scorer.jobs.evaluate", "report a model's figures on labelled answers"),
     "calibrate": ("star_scorer.jobs.calibrate", "choose a trained model's decoding settings again"),
     # research tools
@@ -26,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seeds": ("star_scorer.research.seeds", "train and evaluate under several seeds"),
     "agreement": ("star_scorer.research.agreement", "a second annotator against the first, and the model against both"),
     "benchmark": ("star_scorer.research.benchmark", "scoring speed per device"),
+    "bench": ("star_scorer.research.bench", "speed against the naive transformers pipeline, and peak memory by rows"),
     "refit-probe": ("star_scorer.research.refit_probe", "refit a trained model's heads with other settings"),
     # data tools
     "corpus": ("star_scorer.datatools.corpus", "check raw answer files, or build the splits (corpus build)"),

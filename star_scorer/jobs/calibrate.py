@@ -127,7 +127,7 @@ def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | P
     The weights are untouched; ``scorer_config.json`` and ``decoding_calibration.json`` are rewritten.
     """
     directory = resolve_model_dir(model)
-    scorer = StarScorer.load(directory)
+    scorer = StarScorer.load(directory, precision="fp32")
     cfg = scorer.config
     recorded = cfg.training or {}
     dev = dev or recorded.get("data", {}).get("dev_file") or DATA_DIR / "dev.jsonl"

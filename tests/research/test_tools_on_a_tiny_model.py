@@ -102,3 +102,31 @@ def test_benchmark_times_each_device_against_the_first(trained, tmp_path):
     assert json.loads(out.read_text()) == report
     with pytest.raises(ValueError, match="expected rows with non-empty 'answer' text"):
         benchmark.benchmark(str(root / "models" / "tiny"), [{"answer": " "}], ["cpu"])
+
+
+def test_bench_times_the_naive_pipeline_and_the_scorer_and_measures_memory_by_rows(trained, tmp_path):
+    from star_scorer.research import bench
+
+    root, _ = trained
+    report = bench.main(["--data", str(FIXTURES / "answers.jsonl"), "--model", str(root / "models" / "tiny"),
+                         "--rss-rows", "10", "30", "--out", str(tmp_path / "bench.json")])
+    assert set(report["answers_per_s"]) == {"naive", "scorer_fp32", "scorer"} and all(v > 0 for v in report["answers_per_s"].values())
+    assert report["speedup"]["scorer"] == pytest.approx(report["answers_per_s"]["scorer"] / report["answers_per_s"]["naive"])
+    assert [(m["rows"], m["output_rows"]) for m in report["rss"]] == [(10, 10), (30, 30)]
+    assert all(100 < m["peak_rss_mb"] < 4000 for m in report["rss"])
+    assert set(report["figures"]) == {"fp32", report["precision"]} and report["figures"]["fp32"]["section_macro_f1"] >= 0
+    assert json.loads((tmp_path / "bench.json").read_text())["speedup"] == report["speedup"]
+
+
+def test_precision_auto_is_bf16_only_where_the_cpu_multiplies_bf16(monkeypatch):
+    import torch
+
+    from star_scorer import scorer
+
+    monkeypatch.setattr(scorer, "cpu_has_bf16", lambda: False)
+    assert scorer.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(scorer, "cpu_has_bf16", lambda: True)
+    assert scorer.resolve_precision("auto", torch.device("cpu")) == "bf16"
+    assert scorer.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="expected a precision among .* found 'fp8'"):
+        scorer.resolve_precision("fp8", torch.device("cpu"))
