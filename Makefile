@@ -15,7 +15,7 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 need = $(if $($(1)),,$(error make $@ needs $(1)=...: for example `make $@ $(2)`))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java train test score score-spark serve bench evaluate calibrate mlflow-ui baselines robustness seeds agreement benchmark data data-check data-stats lint
+.PHONY: help venv java chromium report promote train test score score-spark serve bench evaluate calibrate mlflow-ui baselines robustness seeds agreement benchmark data data-check data-stats lint
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^##@/ {printf "\n%s\n", substr($$0, 5); next} /^[a-zA-Z_-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,14 +33,18 @@ java: ## a Java runtime for Spark: Debian's default-jre-headless, installed only
 	@command -v java >/dev/null 2>&1 || { echo "no java on PATH: installing default-jre-headless"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless; }
 
-test: $(STAMP) java ## run the test suite (tiny models, offline; Spark and REST servers started by the tests)
+chromium: ## a headless browser for the report test: Debian's chromium, installed only when none is on PATH
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { echo "no chromium on PATH: installing chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(STAMP) java chromium ## run the test suite (tiny models, offline; Spark and REST servers started by the tests)
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check star_scorer tests scripts
 
 ##@ Jobs
-train: $(STAMP) ## fine-tune on data/train.jsonl, track in MLflow, register @champion: make train [CONFIG=configs/gpu.yaml]
+train: $(STAMP) ## fine-tune on data/train.jsonl, track in MLflow, register @challenger, promote it by the rule: make train [CONFIG=configs/gpu.yaml]
 	$(CLI) train --config $(CONFIG)
 
 score: $(STAMP) ## score a file, streaming: make score IN=answers.jsonl OUT=scored.parquet [MODEL=...] [RESUME=1] [CHUNK=512]
@@ -61,6 +65,12 @@ bench: $(STAMP) ## speed against the naive transformers pipeline, in one run, an
 evaluate: $(STAMP) ## report on labelled data, baselines beside: make evaluate [DATA=data/test.jsonl] [MODEL=...]
 	$(CLI) baselines --eval $(DATA) --skip-existing
 	$(CLI) evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
+
+report: $(STAMP) ## HTML reports with intervals, @champion beside, on every labelled set: make report [MODEL=...] [DATA=...]
+	$(CLI) report $(if $(MODEL),--model $(MODEL)) $(if $(filter command line environment,$(origin DATA)),--data $(DATA))
+
+promote: $(STAMP) ## move @champion to @challenger unless it is worse on realworld or dev beyond the intervals
+	$(CLI) promote
 
 calibrate: $(STAMP) ## choose a model's decoding settings again on dev: make calibrate MODEL=models/... [REGISTER=star-scorer]
 	$(call need,MODEL,MODEL=models/20261206-142220)

@@ -16,12 +16,14 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # jobs
-    "train": ("star_scorer.jobs.train", "fine-tune, calibrate, track in MLflow, register @champion"),
+    "train": ("star_scorer.jobs.train", "fine-tune, calibrate, track in MLflow, register @challenger and promote it"),
     "score": ("star_scorer.jobs.score", "score a file of answers (JSONL, CSV or Parquet), streaming and resumable"),
     "score-spark": ("star_scorer.jobs.score_spark", "score a Parquet dataset on Spark through the registered model"),
     "serve": ("star_scorer.jobs.serve", "serve the registered model over REST (mlflow models serve)"),
     "evaluate": ("star_scorer.jobs.evaluate", "report a model's figures on labelled answers"),
     "calibrate": ("star_scorer.jobs.calibrate", "choose a trained model's decoding settings again"),
+    "report": ("star_scorer.jobs.report", "self-contained HTML reports on every labelled set, the champion beside, with intervals"),
+    "promote": ("star_scorer.jobs.promote", "move @champion to @challenger unless it is worse beyond the intervals"),
     # research tools
     "baselines": ("star_scorer.research.baselines", "scikit-learn baselines"),
     "robustness": ("star_scorer.research.robustness", "invariance, padding and number checks"),

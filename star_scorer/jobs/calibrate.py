@@ -147,13 +147,17 @@ def _register(directory: Path, result: dict, name: str) -> dict:
     import mlflow
 
     from star_scorer import tracking
-    from star_scorer.jobs import register
+    from star_scorer.jobs import promote, register
 
     tracking.setup("star-scorer")
     with mlflow.start_run(run_name=f"{directory.name}-recalibrated") as run:
         mlflow.log_params({f"decoding.{k}": str(v) for k, v in result["best"].items()} | {"model_dir": str(directory)})
         mlflow.log_metrics({"dev_section_macro_f1": result["dev_macro_f1"], "dev_section_macro_f1_before": result["dev_macro_f1_before"]})
-        return {"run_id": run.info.run_id, **register.log_scorer(directory, name)}
+        registered = {"run_id": run.info.run_id, **register.log_scorer(directory, name)}
+    sets = [str(p) for p in (promote.REALWORLD, Path(result["dev"])) if p.exists()]
+    decision = promote.run(name, data=sets)
+    print("\n".join(promote.summary_lines(decision)))
+    return registered | {"promotion": {k: decision[k] for k in ("promoted", "champion_before", "champion", "reason")}}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", required=True, help="a model folder")
     parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
     parser.add_argument("--facts", default=None, help="labelled JSONL the fact offsets are chosen on; default: the model's own setting, else --dev")
-    parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name, move @champion")
+    parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name as @challenger and promote it by star_scorer.jobs.promote's rule")
     args = parser.parse_args(argv)
     result = recalibrate(args.model, args.dev, args.facts)
     if args.register:

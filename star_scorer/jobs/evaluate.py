@@ -1,8 +1,8 @@
 """Evaluate a trained scorer on labelled answers:
 ``python -m star_scorer.jobs.evaluate --data data/test.jsonl [--model PATH_OR_URI] [--format md|html]``.
 
-Writes ``metrics.json``, ``report.md`` (or ``report.html``) and confusion-matrix
-PNGs under reports/, and logs them to MLflow. Baseline figures, when a
+Writes ``metrics.json``, ``report.md`` (and, with ``--format html``, the self-contained page of
+``star_scorer.jobs.report_page`` as ``report.html``) and confusion-matrix PNGs under reports/, and logs them to MLflow. Baseline figures, when a
 ``reports/baselines/<data>.json`` exists (``make baselines``, which ``make evaluate`` runs first), sit beside the model's,
 and so does a second annotator's agreement with the gold labels when the data
 file has second labels beside it (``<folder>/second_labels/<stem>/``, ``make agreement``).
@@ -11,41 +11,16 @@ file has second labels beside it (``<folder>/second_labels/<stem>/``, ``make agr
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import logging
 import time
 from pathlib import Path
 
+from star_scorer.jobs.report_page import confusion_png, length_band
 from star_scorer.labels import FACTS, SECTION_LABELS, STAR_LABELS
 from star_scorer.paths import data_name
 
 logger = logging.getLogger(__name__)
-
-
-def _confusion_png(cm: list[list[int]], labels: list[str], title: str, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    arr = np.asarray(cm, dtype=float)
-    norm = arr / np.maximum(arr.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(title)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _markdown(report: dict, title: str, data_file: str, model: str, baselines: dict | None, human: dict | None = None) -> str:
@@ -102,26 +77,26 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
 
 def write_report(
     report: dict, out_dir: Path, title: str, data_file: str, model: str, fmt: str = "md", baselines: dict | None = None,
-    human: dict | None = None,
+    human: dict | None = None, html_page: str | None = None,
 ) -> list[Path]:
+    """``metrics.json``, the confusion PNGs and ``report.md``; with ``fmt="html"`` also ``report.html`` (``html_page``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(report | {"baselines": baselines or {}, "human_agreement": human}, indent=2))
     files = [
         metrics_path,
-        _confusion_png(report["sections"]["confusion"], list(SECTION_LABELS), "Sections (row-normalised)", out_dir / "confusion_sections.png"),
-        _confusion_png(report["result_quality"]["confusion"], [str(i) for i in range(5)], "Result score (row-normalised)", out_dir / "confusion_scores.png"),
+        confusion_png(report["sections"]["confusion"], list(SECTION_LABELS), "Sections (row-normalised)", out_dir / "confusion_sections.png"),
+        confusion_png(report["result_quality"]["confusion"], [str(i) for i in range(5)], "Result score (row-normalised)", out_dir / "confusion_scores.png"),
     ]
     text = _markdown(report, title, data_file, model, baselines, human)
+    page = out_dir / "report.md"
+    page.write_text(text)
     if fmt == "html":
-        body = html.escape(text).replace("\n", "<br>\n")
+        if html_page is None:
+            raise ValueError("expected the page's HTML for --format html (star_scorer.jobs.report_page.page), found none")
         page = out_dir / "report.html"
-        page.write_text(f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body><pre>{body}</pre>"
-                        "<img src='confusion_sections.png'><img src='confusion_scores.png'></body></html>")
-    else:
-        page = out_dir / "report.md"
-        page.write_text(text)
+        page.write_text(html_page)
     return [*files, page]
 
 
@@ -132,9 +107,7 @@ def slice_metrics(records: list[dict], predictions: list[dict]) -> dict:
     groups: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
         groups.setdefault(f"style={rec.get('style', 'unknown')}", []).append(i)
-        words = len(rec["answer"].split())
-        band = "under-80" if words < 80 else "80-150" if words <= 150 else "151-400" if words <= 400 else "over-400"
-        groups.setdefault(f"words={band}", []).append(i)
+        groups.setdefault(f"words={length_band(rec['answer'])}", []).append(i)
         if rec.get("variant"):
             groups.setdefault(f"variant={rec['variant']}", []).append(i)
     out = {}
@@ -168,10 +141,18 @@ def run(
     report["slices"] = slice_metrics(records, preds)
     report["scoring_seconds"] = seconds
     target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / data_name(data)
-    baseline_figures = _baselines_for(data)
+    baseline_figures = baselines_for(data)
     human = human_agreement(data)
+    page = None
+    if fmt == "html":
+        from star_scorer.jobs import report_page
+        from star_scorer.jobs.promote import RULE
+
+        this = {"label": Path(model_dir).name, "predictions": preds, "figures": report_page.set_figures(records, preds)}
+        page = report_page.page(f"Evaluation on {Path(data).name}", data, this, records, baselines=baseline_figures, human=human,
+                                rule=RULE, note="make report puts the champion beside the model on every labelled set.")
     files = write_report(report, target, f"Evaluation on {Path(data).name}", data, str(model_dir), fmt=fmt,
-                         baselines=baseline_figures, human=human)
+                         baselines=baseline_figures, human=human, html_page=page)
     if log_to_mlflow:
         import mlflow
 
@@ -232,7 +213,7 @@ def _second_files_agreement(data: str, sections_file: Path, results_file: Path) 
             "answers_sections": len(recs), "answers_results": len(results)}
 
 
-def _baselines_for(data: str) -> dict | None:
+def baselines_for(data: str) -> dict | None:
     """The baselines' figures on ``data``, when ``make baselines`` (research) has written them."""
     from star_scorer.paths import REPORTS_DIR
 

@@ -1,4 +1,5 @@
-"""Log a trained scorer to MLflow as a models-from-code pyfunc, register it and move an alias to it.
+"""Log a trained scorer to MLflow as a models-from-code pyfunc, register it and move an alias to it
+(``@challenger``: ``star_scorer.jobs.promote`` decides whether it becomes ``@champion``).
 
 The logged model ships the library alone (``star_scorer/*.py``: no jobs, research or
 data tools) beside the model folder, and pins the runtime packages it was trained with.
@@ -47,7 +48,7 @@ def input_example() -> pd.DataFrame:
     )
 
 
-def log_scorer(model_dir: Path, registered_name: str | None, alias: str = "champion") -> dict:
+def log_scorer(model_dir: Path, registered_name: str | None, alias: str = "challenger") -> dict:
     """Log ``model_dir`` as a pyfunc in the active run; register it and move ``alias`` to the new version."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
@@ -68,7 +69,7 @@ def log_scorer(model_dir: Path, registered_name: str | None, alias: str = "champ
         input_example=example,
         registered_model_name=registered_name,
     )
-    out = {"model_uri": info.model_uri}
+    out = {"model_uri": info.model_uri, "model_id": info.model_id}
     if registered_name:
         version_ = info.registered_model_version
         mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, version_)

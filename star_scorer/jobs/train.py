@@ -3,8 +3,8 @@
 The YAML supplies defaults for three groups of settings (ModelArguments,
 DataArguments, RunArguments) plus ``transformers.TrainingArguments``; command-line
 flags override it. ``main`` parses, ``run`` trains, evaluates on dev, saves the
-model under models/, and tracks it all in MLflow (registering the model and
-moving the ``champion`` alias to it).
+model under models/, and tracks it all in MLflow (registering the model as
+``@challenger``; ``star_scorer.jobs.promote`` then moves ``@champion`` to it unless it is worse).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from star_scorer import tracking
 from star_scorer.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from star_scorer.data import load_jsonl
 from star_scorer.features import IGNORE_INDEX, WindowCollator, build_example
-from star_scorer.jobs import register
+from star_scorer.jobs import promote, register
 from star_scorer.jobs.augment import augment_records
 from star_scorer.jobs.calibrate import calibrate_decoding
 from star_scorer.jobs.evaluate import write_report
@@ -372,6 +372,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             **final,
             **registered,
         }
+    if registered.get("registered_model"):
+        sets = [str(p) for p in (promote.REALWORLD, Path(data_args.dev_file)) if p.exists()]
+        decision = promote.run(registered["registered_model"], data=sets)
+        print("\n".join(promote.summary_lines(decision)))
+        summary["promotion"] = {k: decision[k] for k in ("promoted", "champion_before", "champion", "reason")}
     (model_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     logger.info("done: %s", json.dumps(summary, indent=2))
     return summary

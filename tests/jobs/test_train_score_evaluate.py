@@ -38,7 +38,11 @@ def test_train_saves_tracks_and_registers(trained, tracking_uri, tmp_path):
     assert run.data.metrics["refit_examples"] > 8  # on the 8 answers plus stage 2's own augmented copies
     artifacts = [a.path for a in client.list_artifacts(summary["run_id"], "dev_report")]
     assert "dev_report/metrics.json" in artifacts and "dev_report/confusion_sections.png" in artifacts
+    # registered as @challenger; the first model of a store becomes @champion by the promotion rule
+    assert client.get_model_version_by_alias("star-scorer", "challenger").version in (1, "1")
     assert client.get_model_version_by_alias("star-scorer", "champion").version in (1, "1")
+    assert summary["promotion"] == {"promoted": True, "champion_before": None, "champion": 1,
+                                    "reason": "the first model of the store becomes champion"}
 
     pyfunc = mlflow.pyfunc.load_model("models:/star-scorer@champion")
     out = pyfunc.predict(pd.DataFrame({"answer": ["We shipped the fix. Errors fell by half.", "   "]}))
@@ -155,7 +159,9 @@ def test_recalibration_reproduces_the_training_time_choice(trained, tracking_uri
     model = root / "models" / "tiny"
     before = json.loads((model / "scorer_config.json").read_text())
     result = calibrate.main(["--model", str(model), "--register", "star-scorer"])
-    assert result["version"] == 2 and mlflow.MlflowClient(tracking_uri).get_model_version_by_alias("star-scorer", "champion").version in (2, "2")
+    # registered as @challenger v2 and promoted: the same choice scores like v1, so it is not worse beyond the intervals
+    assert result["version"] == 2 and result["alias"] == "challenger" and result["promotion"]["promoted"]
+    assert mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_by_alias("star-scorer", "champion").version in (2, "2")
     after = json.loads((model / "scorer_config.json").read_text())
     decoding = ("switch_penalty", "clause_penalty", "sentence_penalty", "connective_penalty", "label_bias", "evidence_extend")
     assert after["connective_penalty"] in calibrate.CONNECTIVE and result["best"]["connective"] == after["connective_penalty"]
