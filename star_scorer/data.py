@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from star_scorer.labels import FACTS, SECTION_LABELS, STYLES, rubric_score
+from star_scorer.labels import FACTS, FAILURE_STEPS, SECTION_LABELS, STYLES, rubric_score
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,25 @@ def evidence_spans(record: dict) -> dict[str, list[tuple[int, int]]]:
                 at = answer.find(text, span.start, span.end)
                 if at >= 0:
                     out.setdefault(fact, []).append((at, at + len(text)))
+                    break
+    return out
+
+
+def step_spans(record: dict) -> dict[str, list[tuple[int, int]]] | None:
+    """Character spans of each failure step's texts (``failure_steps``), each found inside one segment; None when
+    the record was not annotated for steps ({} when it was and shows none)."""
+    steps = record.get("failure_steps")
+    if steps is None:
+        return None
+    answer = record["answer"]
+    spans = segment_spans(record["segments"])
+    out: dict[str, list[tuple[int, int]]] = {}
+    for step, texts in steps.items():
+        for text in texts:
+            for span in spans:
+                at = answer.find(text, span.start, span.end)
+                if at >= 0:
+                    out.setdefault(step, []).append((at, at + len(text)))
                     break
     return out
 
@@ -121,6 +140,15 @@ def validate_record(rec: object, where: str) -> dict:
                 raise DataError(f"{where}: field 'result_evidence': evidence for {fact}, which its result_facts say does not hold")
             if len(found.get(fact, [])) != len(texts):
                 raise DataError(f"{where}: field 'result_evidence.{fact}': expected clauses found inside a RESULT segment, found {texts!r:.80}")
+    steps = rec.get("failure_steps")
+    if steps is not None:
+        if not isinstance(steps, dict) or set(steps) - set(FAILURE_STEPS) or \
+                not all(isinstance(t, list) and t and all(isinstance(x, str) and x for x in t) for t in steps.values()):
+            raise DataError(f"{where}: field 'failure_steps': expected {{step: [text, ...]}} over {list(FAILURE_STEPS)}, found {steps!r:.80}")
+        found = step_spans(rec)
+        for step, texts in steps.items():
+            if len(found.get(step, [])) != len(texts):
+                raise DataError(f"{where}: field 'failure_steps.{step}': expected texts found inside one segment each, found {texts!r:.80}")
     if "style" in rec and rec["style"] not in STYLES:
         raise DataError(f"{where}: field 'style': expected one of {list(STYLES)}, found {rec['style']!r}")
     return rec

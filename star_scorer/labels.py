@@ -28,6 +28,8 @@ COMPETENCIES: tuple[str, ...] = (
     "disagree_with_manager",
 )
 STORY_TYPES: tuple[str, ...] = ("success", "failure", "lesson")
+# the Action pattern of a strong failure story (../shared/seed, data/briefs/steps-2026-12.md)
+FAILURE_STEPS: tuple[str, ...] = ("detection", "diagnosis", "mitigation", "prevention")
 
 
 def rubric_score(has_result: bool, facts: dict[str, bool]) -> int:

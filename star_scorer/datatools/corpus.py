@@ -33,6 +33,15 @@ how it reads with its number taken out (the NB counterfactual)::
 Evidence is optional per record; where a record has any, every fact that holds
 must have some, and every NB clause its ``unquantified`` line.
 
+Failure stories also name the steps of the domain's Action pattern they show
+(data/briefs/steps-2026-12.md), after the evidence: a ``steps:`` line (the steps in
+order, or ``none``) and, for each step named, the texts that show it, each an exact
+part of one segment::
+
+    steps: detection mitigation
+    step detection: the drift alert fired on Monday and I checked the feature dashboards
+    step mitigation: I rolled back to the previous model
+
 This module uses the standard library only, so writers can check a file with
 any Python: ``python3 -m star_scorer.datatools.corpus check data/raw/a1/*.txt``.
 """
@@ -48,7 +57,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from star_scorer.labels import COMPETENCIES, FACTS, SECTION_LABELS, STORY_TYPES, STYLES, rubric_score
+from star_scorer.labels import COMPETENCIES, FACTS, FAILURE_STEPS, SECTION_LABELS, STORY_TYPES, STYLES, rubric_score
 from star_scorer.paths import DATA_DIR, RAW_DATA_DIR
 
 logger = logging.getLogger(__name__)
@@ -60,6 +69,8 @@ _SEGMENT = re.compile(r"^\[(?P<label>[A-Z]+)\]\s*(?P<text>.*)$")
 _FIELD = re.compile(r"^(?P<key>[a-z_]+):\s*(?P<value>.*)$")
 _EVIDENCE = re.compile(r"^evidence (?P<fact>[A-Z]+):\s*(?P<text>.*)$")
 _UNQUANTIFIED = re.compile(r"^unquantified:\s*(?P<old>.*?)\s*=>\s*(?P<new>.*)$")
+_STEPS = re.compile(r"^steps:\s*(?P<names>.*)$")
+_STEP = re.compile(r"^step (?P<step>[a-z]+):\s*(?P<text>.*)$")
 
 
 class RawFormatError(ValueError):
@@ -81,7 +92,8 @@ def parse_raw_file(path: Path) -> list[dict]:
         if line.startswith("### id:"):
             if current is not None:
                 records.append(_finish(path, start_line, current))
-            current = {"id": line[len("### id:") :].strip(), "segments": [], "evidence": [], "unquantified": []}
+            current = {"id": line[len("### id:") :].strip(), "segments": [], "evidence": [], "unquantified": [], "steps": None,
+                       "step_texts": []}
             start_line = line_no
             continue
         if not line.strip():
@@ -94,6 +106,20 @@ def parse_raw_file(path: Path) -> list[dict]:
                 raise _fail(path, line_no, f"expected evidence for one of {list(FACTS)}, found 'evidence {evidence['fact']}'")
             current["evidence"].append((line_no, evidence["fact"], " ".join(evidence["text"].split())))
             continue
+        steps = _STEPS.match(line)
+        if steps and current["segments"]:
+            names = steps["names"].split()
+            names = [] if names == ["none"] else names
+            if current["steps"] is not None or [n for n in names if n not in FAILURE_STEPS] or names != [n for n in FAILURE_STEPS if n in names]:
+                raise _fail(path, line_no, f"expected one 'steps:' line naming steps from {list(FAILURE_STEPS)} in that order, or none; found {line[:60]!r}")
+            current["steps"] = (line_no, names)
+            continue
+        step = _STEP.match(line)
+        if step and current["segments"]:
+            if step["step"] not in FAILURE_STEPS:
+                raise _fail(path, line_no, f"expected 'step <name>:' with a name in {list(FAILURE_STEPS)}, found {step['step']!r}")
+            current["step_texts"].append((line_no, step["step"], " ".join(step["text"].split())))
+            continue
         unquantified = _UNQUANTIFIED.match(line)
         if unquantified and current["segments"]:
             current["unquantified"].append((line_no, " ".join(unquantified["old"].split()), " ".join(unquantified["new"].split())))
@@ -102,7 +128,7 @@ def parse_raw_file(path: Path) -> list[dict]:
             raise _fail(path, line_no, f"expected 'evidence <FACT>: <clause>' or 'unquantified: <clause> => <rewrite>', found {line[:40]!r}")
         seg = _SEGMENT.match(line)
         if seg:
-            if current["evidence"] or current["unquantified"]:
+            if current["evidence"] or current["unquantified"] or current["steps"] or current["step_texts"]:
                 raise _fail(path, line_no, f"expected evidence lines after every [LABEL] segment of {current['id']!r}, found a segment after them")
             label = seg["label"]
             if label not in SECTION_LABELS:
@@ -116,7 +142,7 @@ def parse_raw_file(path: Path) -> list[dict]:
         if field and not current["segments"] and field["key"] in HEADER_FIELDS + OPTIONAL_FIELDS:
             current[field["key"]] = field["value"].strip()
             continue
-        if current["segments"] and not (current["evidence"] or current["unquantified"]):
+        if current["segments"] and not (current["evidence"] or current["unquantified"] or current["steps"] or current["step_texts"]):
             # A wrapped line continues the previous segment.
             current["segments"][-1]["text"] += " " + " ".join(line.split())
             continue
@@ -168,7 +194,30 @@ def _finish(path: Path, line_no: int, rec: dict) -> dict:
         out["added"] = "TASK"
     if evidence:
         out["result_evidence"], out["unquantified"] = evidence
+    steps = _steps(path, line_no, rec)
+    if steps is not None:
+        out["failure_steps"] = steps
     return out
+
+
+def _steps(path: Path, line_no: int, rec: dict) -> dict[str, list[str]] | None:
+    """``{step: [texts]}`` for a record with a ``steps:`` line ({} for ``steps: none``), checked; None without one."""
+    if rec["steps"] is None:
+        if rec["step_texts"]:
+            raise _fail(path, rec["step_texts"][0][0], f"record {rec['id']!r}: 'step' lines need a 'steps:' line naming them")
+        return None
+    names = rec["steps"][1]
+    by_step: dict[str, list[str]] = {}
+    for step_line, step, text in rec["step_texts"]:
+        if step not in names:
+            raise _fail(path, step_line, f"record {rec['id']!r}: 'step {step}:' but its 'steps:' line names {names or ['none']}")
+        if not text or not any(text in s["text"] for s in rec["segments"]):
+            raise _fail(path, step_line, f"record {rec['id']!r}: expected step {step} to be an exact part of one segment, found {text[:60]!r}")
+        by_step.setdefault(step, []).append(text)
+    lacking = [n for n in names if n not in by_step]
+    if lacking:
+        raise _fail(path, rec["steps"][0], f"record {rec['id']!r}: expected a 'step <name>:' line for every step named, none for {lacking}")
+    return by_step
 
 
 def _evidence(path: Path, rec: dict, facts: dict[str, bool]) -> tuple[dict, dict] | None:

@@ -99,6 +99,9 @@ def with_segments(record: dict, segments: list[dict], kind: str, evidence: dict[
     out["result_quality"] = rubric_score(bool(results), facts)
     if kept:
         out["result_evidence"] = kept
+    steps = record.get("failure_steps")
+    if steps is not None and not all(any(t in s["text"] for s in segments) for texts in steps.values() for t in texts):
+        del out["failure_steps"]  # a step's text was cut or rewritten: the copy is not annotated for steps
     return out
 
 

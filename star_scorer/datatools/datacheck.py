@@ -18,7 +18,7 @@ from pathlib import Path
 
 from star_scorer.data import DataError, load_jsonl, second_records
 from star_scorer.datatools.corpus import SPLITS, build
-from star_scorer.labels import COMPETENCIES, SECTION_LABELS, STAR_LABELS, STORY_TYPES, STYLES
+from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, SECTION_LABELS, STAR_LABELS, STORY_TYPES, STYLES
 from star_scorer.paths import DATA_DIR, RAW_DATA_DIR
 from star_scorer.text import NUMBER_FLAGS
 
@@ -81,6 +81,9 @@ def check(data_dir: Path = DATA_DIR, raw_dir: Path = RAW_DATA_DIR) -> list[str]:
             for key, allowed in (("style", STYLES), ("competency", COMPETENCIES), ("story_type", STORY_TYPES)):
                 if rec[key] not in allowed:
                     problems.append(f"{where}: field {key!r}: expected one of {list(allowed)}, found {rec[key]!r}")
+            if needs_steps(rec) and "derived" not in rec and "failure_steps" not in rec:
+                problems.append(f"{where}: {rec['id']}: a {rec['story_type']} story ({rec['competency']}) without failure steps: "
+                                "expected a 'steps:' line in its raw file (data/briefs/steps-2026-12.md)")
     if raw_dir.exists():
         with tempfile.TemporaryDirectory() as tmp:
             build(raw_dir, Path(tmp))
@@ -110,6 +113,11 @@ def check(data_dir: Path = DATA_DIR, raw_dir: Path = RAW_DATA_DIR) -> list[str]:
             except DataError as err:
                 problems.append(str(err))
     return problems
+
+
+def needs_steps(rec: dict) -> bool:
+    """The answers annotated for failure steps: failure and lesson stories, and production failures."""
+    return rec.get("story_type") in ("failure", "lesson") or rec.get("competency") == "production_failure"
 
 
 def _order_kind(rec: dict) -> str:
@@ -233,6 +241,17 @@ def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
     out.append(_table("Domains (top 25)", by(lambda r: r["domain"]), top))
     out.append(_table("Competencies", by(lambda r: r["competency"]), list(COMPETENCIES)))
     out.append(_table("Story types", by(lambda r: r["story_type"]), list(STORY_TYPES)))
+    step_counts = {n: Counter() for n in SPLITS}
+    for n, recs in splits.items():
+        for r in recs:
+            if "failure_steps" in r:
+                step_counts[n]["annotated"] += 1
+                step_counts[n]["none"] += not r["failure_steps"]
+                for step, texts in r["failure_steps"].items():
+                    step_counts[n][step] += 1
+                    step_counts[n]["spans"] += len(texts)
+    out.append(_table("Failure steps (answers showing each; spans: step texts)", step_counts,
+                      ["annotated", *FAILURE_STEPS, "none", "spans"]))
     kinds = sorted({_order_kind(r) for r in allr})
     out.append(_table("Section order", by(_order_kind), kinds))
     out.append(_table("Length", by(length_bin), ["<80 words", "80-400 words", ">400 words"]))

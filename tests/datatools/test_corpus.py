@@ -42,3 +42,34 @@ def test_build_keeps_blind_and_other_writer_hands_out_of_training(tmp_path):
     assert hands["test"] == {"t1"} and hands["other_writers"] == {"w7"} and hands["train"] | hands["dev"] == {"w1"}
 
 
+
+
+HEADER = "### id: x-1\nstory: x-1\nquestion: q\nstyle: spoken\ndomain: d\ncompetency: production_failure\nstory_type: failure\nfacts: T\n"
+BODY = ("[SITUATION] The alert fired at noon.\n[ACTION] I found the bad join, and I rolled back the model.\n"
+        "[RESULT] Errors fell to zero.\nevidence T: Errors fell to zero.\n")
+
+
+def test_failure_steps_are_parsed_checked_and_validated(tmp_path):
+    from star_scorer.data import step_spans, validate_record
+
+    path = tmp_path / "b.txt"
+    path.write_text(HEADER + BODY + "steps: detection diagnosis mitigation\nstep detection: The alert fired at noon.\n"
+                    "step diagnosis: I found the bad join\nstep mitigation: I rolled back the model\n")
+    (rec,) = parse_raw_file(path)
+    assert rec["failure_steps"] == {"detection": ["The alert fired at noon."], "diagnosis": ["I found the bad join"],
+                                    "mitigation": ["I rolled back the model"]}
+    spans = step_spans(validate_record(rec, "x"))
+    assert rec["answer"][slice(*spans["mitigation"][0])] == "I rolled back the model"
+    path.write_text(HEADER + BODY + "steps: none\n")
+    assert parse_raw_file(path)[0]["failure_steps"] == {}
+    path.write_text(HEADER + BODY)
+    assert "failure_steps" not in parse_raw_file(path)[0]
+    for bad, message in [
+        ("steps: mitigation detection\nstep detection: The alert fired at noon.\nstep mitigation: I rolled back the model\n", "in that order"),
+        ("steps: prevention\nstep prevention: I added a monitor\n", "exact part of one segment"),
+        ("steps: detection prevention\nstep detection: The alert fired at noon.\n", "none for \\['prevention'\\]"),
+        ("steps: detection\nstep detection: The alert fired at noon. I found the bad join\n", "exact part of one segment"),
+    ]:
+        path.write_text(HEADER + BODY + bad)
+        with pytest.raises(RawFormatError, match=message):
+            parse_raw_file(path)
