@@ -174,10 +174,12 @@ def window_batches(order: list[int], n_windows: list[int], max_windows: int) -> 
         yield batch
 
 
-def _pad(rows: list[list], value, dtype) -> torch.Tensor:
-    """Rows of different lengths (of scalars, or of equal-length feature lists) -> one padded tensor."""
+def _pad(rows: list[list], value, dtype, multiple: int = 1) -> torch.Tensor:
+    """Rows of different lengths (of scalars, or of equal-length feature lists) -> one padded tensor, its length
+    rounded up to ``multiple``."""
     tensors = [torch.tensor(r, dtype=dtype) for r in rows]
-    out = torch.full((len(rows), max(len(t) for t in tensors), *tensors[0].shape[1:]), value, dtype=dtype)
+    length = -(-max(len(t) for t in tensors) // multiple) * multiple
+    out = torch.full((len(rows), length, *tensors[0].shape[1:]), value, dtype=dtype)
     for i, t in enumerate(tensors):
         out[i, : len(t)] = t
     return out
@@ -192,8 +194,13 @@ class WindowCollator:
     tensors are per answer, padded with -1 / -100.
     """
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, pad_to_multiple: int = 1) -> None:
         self.pad_token_id = pad_token_id
+        # scoring pads windows and answers to a multiple of this (units and clauses to a quarter of it): the CPU
+        # kernels keep memory per input shape (oneDNN), so free lengths grow a long run's memory with every new
+        # shape; steps keep the set of shapes small
+        self.pad_to_multiple = pad_to_multiple
+        self.pad_units = max(pad_to_multiple // 4, 1)  # sentences and clauses per answer, in steps of 8
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         windows, positions, index = [], [], []
@@ -203,14 +210,14 @@ class WindowCollator:
                 positions.append([-1, *range(start, start + len(ids) - 2), -1])
                 index.append(i)
         batch = {
-            "input_ids": _pad(windows, self.pad_token_id, torch.long),
-            "attention_mask": _pad([[1] * len(ids) for ids in windows], 0, torch.long),
-            "token_pos": _pad(positions, -1, torch.long),
+            "input_ids": _pad(windows, self.pad_token_id, torch.long, self.pad_to_multiple),
+            "attention_mask": _pad([[1] * len(ids) for ids in windows], 0, torch.long, self.pad_to_multiple),
+            "token_pos": _pad(positions, -1, torch.long, self.pad_to_multiple),
             "answer_index": torch.tensor(index, dtype=torch.long),
-            "token_unit": _pad([ex["token_unit"] for ex in examples], -1, torch.long),
-            "unit_features": _pad([ex["unit_features"] for ex in examples], 0.0, torch.float),
-            "token_clause": _pad([ex["token_clause"] for ex in examples], -1, torch.long),
-            "clause_features": _pad([ex["clause_features"] for ex in examples], 0.0, torch.float),
+            "token_unit": _pad([ex["token_unit"] for ex in examples], -1, torch.long, self.pad_to_multiple),
+            "unit_features": _pad([ex["unit_features"] for ex in examples], 0.0, torch.float, self.pad_units),
+            "token_clause": _pad([ex["token_clause"] for ex in examples], -1, torch.long, self.pad_to_multiple),
+            "clause_features": _pad([ex["clause_features"] for ex in examples], 0.0, torch.float, self.pad_units),
         }
         if "token_labels" in examples[0]:
             batch["labels"] = _pad([ex["token_labels"] for ex in examples], IGNORE_INDEX, torch.long)

@@ -21,15 +21,27 @@ def _quote(span: dict) -> str:
     return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 3].rstrip() + "..."
 
 
+MINE = frozenset({"i", "i'd", "i've", "i'm", "i'll", "me", "my", "myself", "mine"})
+OURS = frozenset({"we", "we'd", "we've", "we're", "we'll", "us", "our", "ours", "ourselves"})
+
+
+def ownership(text: str, sections: list[dict]) -> dict:
+    """How the Action is told: first-person singular ("I", "my") against plural ("we", "our") words in the ACTION spans.
+
+    ``share_i`` is I / (I + we), None when the Action uses neither (or there is no Action).
+    """
+    words = [w.strip(".,;:!?\"'()[]").lower().replace("\u2019", "'") for s in sections if s["label"] == "ACTION"
+             for w in text[s["start"]:s["end"]].split()]
+    mine = sum(w in MINE for w in words)
+    ours = sum(w in OURS for w in words)
+    return {"i": mine, "we": ours, "share_i": round(mine / (mine + ours), 4) if mine + ours else None}
+
+
 def _we_throughout(text: str, sections: list[dict]) -> dict | None:
-    """The Action span when it says "we" at least twice and never "I" (LABELING.md 3: ownership); else None."""
+    """The Action span when it says "we" at least twice and never "I"; else None."""
     actions = [s for s in sections if s["label"] == "ACTION"]
-    if not actions:
-        return None
-    words = [w.strip(".,;:!?\"'()").lower() for s in actions for w in text[s["start"]:s["end"]].split()]
-    mine = sum(w in {"i", "i'd", "i've", "i'm", "i'll", "me", "my", "myself"} for w in words)
-    ours = sum(w in {"we", "we'd", "we've", "we're", "we'll", "us", "our"} for w in words)
-    return _span(actions[0]["start"], actions[-1]["end"], text) if ours >= 2 and mine == 0 else None
+    told = ownership(text, sections)
+    return _span(actions[0]["start"], actions[-1]["end"], text) if told["we"] >= 2 and told["i"] == 0 else None
 
 
 def feedback_lines(text: str, sections: list[dict], quality: dict) -> list[dict]:

@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 
 from star_scorer.decode import quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
 from star_scorer.features import WindowCollator, answer_inputs, window_batches
-from star_scorer.feedback import feedback_lines
+from star_scorer.feedback import feedback_lines, ownership
 from star_scorer.io import PARSE_ERROR
 from star_scorer.modeling import CONFIG_NAME, StarScorerModel
 from star_scorer.paths import MODELS_DIR, REGISTERED_MODEL_NAME
@@ -28,6 +28,7 @@ SCORED_SECTIONS = ("SITUATION", "TASK", "ACTION", "RESULT")
 SCHEMA_VERSION = "2"  # what one scored row holds: SCHEMA_PATH, a JSON Schema
 SCHEMA_PATH = Path(__file__).with_name("scored_row.schema.json")
 SCORE_RULE = "rubric over the facts of the clauses decoded as RESULT (LABELING.md section 2)"
+WINDOW_MULTIPLE = 32  # windows padded to 32-token steps: a bounded set of shapes keeps a long run's memory flat
 MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1,000 words
 
 
@@ -71,7 +72,7 @@ class StarScorer:
         self.tokenizer = tokenizer
         self.config = model.scorer_config
         self.labels = self.config.labels
-        self.collator = WindowCollator(tokenizer.pad_token_id)
+        self.collator = WindowCollator(tokenizer.pad_token_id, pad_to_multiple=WINDOW_MULTIPLE)
         self.source = source or "in-memory model"  # what every row's "model" says produced it
 
     @classmethod
@@ -149,9 +150,10 @@ class StarScorer:
 
     def _row(self, rid, text: str | None = None, result: dict | None = None, error: str | None = None) -> dict:
         """A scored row (schema ``SCHEMA_VERSION``): the result, its feedback and what produced it; or an error row."""
-        row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "feedback": []}
+        row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "ownership": None, "feedback": []}
         if result is not None:
-            row |= result | {"feedback": feedback_lines(text, result["sections"], result["result_quality"])}
+            row |= result | {"ownership": ownership(text, result["sections"]),
+                             "feedback": feedback_lines(text, result["sections"], result["result_quality"])}
         return row | {"model": self.source, "score_rule": SCORE_RULE, "schema_version": SCHEMA_VERSION, "error": error}
 
     def _predict_pairs(self, answers: list[str], max_windows: int, progress) -> Iterator[tuple[int, dict]]:
