@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("star_scorer.jobs.serve", "serve the registered model over REST (mlflow models serve)"),
     "evaluate": ("star_scorer.jobs.evaluate", "report a model's figures on labelled answers"),
     "calibrate": ("star_scorer.jobs.calibrate", "choose a trained model's decoding settings again"),
+    "fit-story": ("star_scorer.jobs.fit_story", "fit a trained model's story heads (story type, competency, failure steps)"),
     "report": ("star_scorer.jobs.report", "self-contained HTML reports on every labelled set, the champion beside, with intervals"),
     "promote": ("star_scorer.jobs.promote", "move @champion to @challenger unless it is worse beyond the intervals"),
     # research tools

@@ -44,8 +44,8 @@ def _we_throughout(text: str, sections: list[dict]) -> dict | None:
     return _span(actions[0]["start"], actions[-1]["end"], text) if told["we"] >= 2 and told["i"] == 0 else None
 
 
-def feedback_lines(text: str, sections: list[dict], quality: dict) -> list[dict]:
-    """The rubric's feedback for one scored answer (``sections`` and ``result_quality`` of a scorer row)."""
+def feedback_lines(text: str, sections: list[dict], quality: dict, story: dict | None = None) -> list[dict]:
+    """The rubric's feedback for one scored answer (``sections``, ``result_quality`` and ``story`` of a scorer row)."""
     found = {s["label"] for s in sections}
     lines: list[dict] = []
 
@@ -59,6 +59,12 @@ def feedback_lines(text: str, sections: list[dict], quality: dict) -> list[dict]
     we_only = _we_throughout(text, sections)
     if we_only is not None:
         add("we_throughout", 'The Action says "we" throughout: say what you did yourself.', we_only)
+    steps = (story or {}).get("failure_steps") or {}
+    if story and story.get("story_type") == "failure" and steps.get("mitigation", {}).get("present") \
+            and not steps.get("prevention", {}).get("present"):
+        fix = steps["mitigation"]["spans"][-1]
+        add("no_prevention", "You describe the fix but no prevention step: say what you put in place so it cannot happen "
+            "again (an alert, a test, a check, a process change).", _span(fix["start"], fix["end"], text))
     if "RESULT" not in found:
         add("no_result", "No Result: end with what happened because of what you did, and a number for it.")
         return lines

@@ -118,9 +118,9 @@ def read_rows(path: str | Path) -> list[dict]:
     return [row for chunk in iter_row_chunks(path) for row in chunk]
 
 
-OUTPUT_COLUMNS = ("id", "sections", "result_quality", "missing_sections", "ownership", "feedback", "model", "score_rule",
-                  "schema_version", "error")
-NESTED_COLUMNS = ("sections", "result_quality", "missing_sections", "ownership", "feedback")  # JSON strings in CSV and Parquet
+OUTPUT_COLUMNS = ("id", "sections", "result_quality", "missing_sections", "ownership", "story", "feedback", "model",
+                  "score_rule", "schema_version", "error")
+NESTED_COLUMNS = ("sections", "result_quality", "missing_sections", "ownership", "story", "feedback")  # JSON strings in CSV and Parquet
 
 
 def rows_to_frame(rows: list[dict]) -> pd.DataFrame:

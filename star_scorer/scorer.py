@@ -21,6 +21,7 @@ from star_scorer.feedback import feedback_lines, ownership
 from star_scorer.io import PARSE_ERROR
 from star_scorer.modeling import CONFIG_NAME, StarScorerModel
 from star_scorer.paths import MODELS_DIR, REGISTERED_MODEL_NAME
+from star_scorer.story import StoryHeads, decode_story
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 class StarScorer:
     def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None, source: str | None = None,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", story_heads: StoryHeads | None = None) -> None:
         self.device = torch.device(device) if device else default_device()
         self.precision = resolve_precision(precision, self.device)
-        self.model = model.to(self.device, torch.bfloat16 if self.precision == "bf16" else torch.float32).eval()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        self.model = model.to(self.device, dtype).eval()
+        self.story_heads = story_heads.to(self.device, dtype).eval() if story_heads is not None else None
         self.tokenizer = tokenizer
         self.config = model.scorer_config
         self.labels = self.config.labels
@@ -92,7 +95,7 @@ class StarScorer:
             from star_scorer.tracking import describe_model_uri
 
             source = describe_model_uri(str(spec))
-        return cls(model, tokenizer, device, source=source, precision=precision)
+        return cls(model, tokenizer, device, source=source, precision=precision, story_heads=StoryHeads.load(directory))
 
     # -- public API -------------------------------------------------------------
     def predict(self, answers: str | list[str], max_windows: int = 16) -> dict | list[dict]:
@@ -150,10 +153,11 @@ class StarScorer:
 
     def _row(self, rid, text: str | None = None, result: dict | None = None, error: str | None = None) -> dict:
         """A scored row (schema ``SCHEMA_VERSION``): the result, its feedback and what produced it; or an error row."""
-        row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "ownership": None, "feedback": []}
+        row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "ownership": None, "story": None,
+               "feedback": []}
         if result is not None:
             row |= result | {"ownership": ownership(text, result["sections"]),
-                             "feedback": feedback_lines(text, result["sections"], result["result_quality"])}
+                             "feedback": feedback_lines(text, result["sections"], result["result_quality"], result.get("story"))}
         return row | {"model": self.source, "score_rule": SCORE_RULE, "schema_version": SCHEMA_VERSION, "error": error}
 
     def _predict_pairs(self, answers: list[str], max_windows: int, progress) -> Iterator[tuple[int, dict]]:
@@ -191,14 +195,22 @@ class StarScorer:
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
-    def _forward(self, inputs: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _forward(self, inputs: list[dict]) -> list[tuple]:
+        """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding."""
         batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
-        out = self.model(**batch)
+        tokens = self.model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"], batch["token_pos"],
+                                          batch["token_unit"].shape)
+        out = self.model.heads(tokens, batch["token_unit"], batch["unit_features"], batch["token_clause"], batch["clause_features"])
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
         clause = out.clause_logits.float().cpu().numpy()
-        return [(logp[a, : len(inp["token_unit"])], clause[a, : len(inp["clauses"])]) for a, inp in enumerate(inputs)]
+        rows = [(logp[a, : len(inp["token_unit"])], clause[a, : len(inp["clauses"])]) for a, inp in enumerate(inputs)]
+        if self.story_heads is None:
+            return rows
+        story, competency, steps = (t.float().cpu().numpy() for t in self.story_heads.from_states(
+            tokens, batch["token_unit"], batch["token_clause"], batch["clause_features"]))
+        return [(*row, (story[a], competency[a], steps[a, : len(inp["clauses"])])) for a, (row, inp) in enumerate(zip(rows, inputs))]
 
-    def decode(self, text: str, enc, clauses, token_logp, clause_logits) -> dict:
+    def decode(self, text: str, enc, clauses, token_logp, clause_logits, story=None) -> dict:
         cfg = self.config
         words, scores = word_scores(text, enc.offsets, token_logp)
         if cfg.label_bias:
@@ -221,11 +233,14 @@ class StarScorer:
         if cfg.fact_bias:
             clause_logits = clause_logits + np.array([cfg.fact_bias.get(fact, 0.0) for fact in cfg.facts])
         quality = quality_from_clauses(text, clauses, clause_logits, sections, list(cfg.facts), cfg.evidence_extend)
-        return {
+        out = {
             "sections": sections,
             "result_quality": quality,
             "missing_sections": [label for label in SCORED_SECTIONS if label not in found],
         }
+        if story is not None:
+            out["story"] = decode_story(text, clauses, *story)
+        return out
 
 
 def answer_problem(answer: object) -> str | None:

@@ -28,7 +28,7 @@ from star_scorer import tracking
 from star_scorer.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from star_scorer.data import load_jsonl
 from star_scorer.features import IGNORE_INDEX, WindowCollator, build_example
-from star_scorer.jobs import promote, register
+from star_scorer.jobs import fit_story, promote, register
 from star_scorer.jobs.augment import augment_records
 from star_scorer.jobs.calibrate import calibrate_decoding
 from star_scorer.jobs.evaluate import write_report
@@ -93,6 +93,7 @@ class RunArguments:
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
+    story_epochs: int = field(default=20, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
     fact_calibration_file: str = field(
         default="",
         metadata={"help": "labelled JSONL (never trained on) whose fact F1 picks the fact offsets at decoding; '' or missing: dev"},
@@ -358,6 +359,14 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         wall = time.time() - started
         final["train_wall_seconds"] = wall
         mlflow.log_metrics(final)
+        if run_args.story_epochs > 0:  # story type, competency and failure steps, on the fine-tuned encoder's states
+            heads, history, chosen = fit_story.fit(scorer, load_jsonl(data_args.train_file), dev_records, epochs=run_args.story_epochs,
+                                                   seed=training_args.seed)
+            heads.save(model_dir, {"train_file": data_args.train_file, "dev_file": data_args.dev_file, "chosen": chosen, "history": history})
+            final |= {"dev_story_type_accuracy": chosen["story_type_accuracy"], "dev_competency_top1": chosen["competency_top1"],
+                      "dev_competency_top2": chosen["competency_top2"],
+                      **{f"dev_step_f1_{k}": v for k, v in chosen["step_char_f1"].items()}}
+            mlflow.log_metrics(final)
         registered = {}
         if run_args.log_model:
             registered = register.log_scorer(model_dir, run_args.registered_model_name or None)

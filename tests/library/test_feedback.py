@@ -37,3 +37,19 @@ def test_a_strong_result_is_said_so_and_an_answer_without_result_gets_one_line()
     assert ownership(text, secs) == {"i": 1, "we": 0, "share_i": 1.0}
     assert [line["code"] for line in feedback_lines(text, secs[:2], q)] == ["no_result"]
     assert ownership(text, secs[:1])["share_i"] is None
+
+
+def test_a_failure_story_with_a_fix_and_no_prevention_is_told_so():
+    text = "The model broke. I rolled it back within the hour. Errors fell."
+    secs = sections_of(text, [("SITUATION", "The model broke."), ("ACTION", "I rolled it back within the hour."), ("RESULT", "Errors fell.")])
+    fix = {"start": text.index("I rolled"), "end": text.index("hour.") + 5, "text": "I rolled it back within the hour.", "probability": 0.9}
+    step = {"present": False, "probability": 0.1, "spans": []}
+    story = {"story_type": "failure", "story_type_probabilities": {}, "competencies": {},
+             "failure_steps": {"detection": step, "diagnosis": step, "mitigation": {"present": True, "probability": 0.9, "spans": [fix]},
+                               "prevention": step}}
+    q = quality({"T": True, "B": False, "NB": False, "V": False}, "Errors fell.", text)
+    lines = feedback_lines(text, secs, q, story)
+    assert "no_prevention" in [line["code"] for line in lines]
+    assert next(line for line in lines if line["code"] == "no_prevention")["span"]["text"] == "I rolled it back within the hour."
+    done = story | {"failure_steps": story["failure_steps"] | {"prevention": {"present": True, "probability": 0.8, "spans": [fix]}}}
+    assert "no_prevention" not in [line["code"] for line in feedback_lines(text, secs, q, done)]

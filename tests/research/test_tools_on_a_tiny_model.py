@@ -38,8 +38,8 @@ def test_refit_probe_reproduces_the_heads_and_adds_stage_two_copies(trained, tmp
     same = refit_probe.main(["--model", str(model), "--out", str(tmp_path / "same")])
     assert same["refit_examples"] == mlflow.MlflowClient(tracking_uri).get_run(summary["run_id"]).data.metrics["refit_examples"]
     text = read_jsonl(FIXTURES / "answers.jsonl")[0]["answer"]
-    (_, (_, logp_a, cum_a, _)), = StarScorer.load(model).raw_outputs([text])
-    (_, (_, logp_b, cum_b, _)), = StarScorer.load(tmp_path / "same").raw_outputs([text])
+    (_, (_, logp_a, cum_a, *_)), = StarScorer.load(model).raw_outputs([text])
+    (_, (_, logp_b, cum_b, *_)), = StarScorer.load(tmp_path / "same").raw_outputs([text])
     # its own settings: its own heads. Exact on CPU; CUDA's atomic adds (unit pooling) are not bit-reproducible
     atol = 1e-3 if torch.cuda.is_available() else 1e-5
     assert np.allclose(logp_a, logp_b, atol=atol) and np.allclose(cum_a, cum_b, atol=atol)

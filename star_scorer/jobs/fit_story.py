@@ -1,0 +1,260 @@
+"""Fit the story heads of a trained model: ``python -m star_scorer.jobs.fit_story --model models/<name>``.
+
+Reads the fine-tuned encoder's states of the training answers once, fits
+``star_scorer.story.StoryHeads`` (story type, competency, failure steps per clause) on
+them, keeps the epoch that does best on dev, saves the heads into the model folder and
+reports their figures on every labelled set given beside scikit-learn baselines
+(TF-IDF + logistic regression on the answer for story type and competency, on each
+clause for the steps). ``make train`` runs it before registering the model.
+
+Figures: story type accuracy; competency top-1 and top-2 accuracy; for each step, the
+character F1 of the clauses predicted to show it against the annotated step spans,
+over the answers annotated for steps (data/briefs/steps-2026-12.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from star_scorer.data import load_jsonl, step_spans
+from star_scorer.features import answer_inputs, window_batches
+from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
+from star_scorer.story import StoryHeads, answer_vectors, clause_step_targets, clause_vectors
+
+logger = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def encode(scorer, records: list[dict], max_windows: int = 16) -> list[dict]:
+    """Per record: its answer vector, clause vectors, clauses and targets, from one encoder pass."""
+    cfg = scorer.config
+    prepared = [answer_inputs(scorer.tokenizer, r["answer"], cfg.max_length, cfg.stride, cfg.units) for r in records]
+    order = sorted(range(len(records)), key=lambda i: len(prepared[i][0].input_ids))
+    out: list[dict | None] = [None] * len(records)
+    for batch in window_batches(order, [len(p[0].windows) for p in prepared], max_windows):
+        inputs = [prepared[i][2] for i in batch]
+        b = {k: v.to(scorer.device) for k, v in scorer.collator(inputs).items()}
+        tokens = scorer.model.answer_states(b["input_ids"], b["attention_mask"], b["answer_index"], b["token_pos"], b["token_unit"].shape)
+        answers = answer_vectors(tokens, b["token_unit"]).float().cpu()
+        clauses = clause_vectors(tokens, b["token_clause"], b["clause_features"]).float().cpu()
+        for a, i in enumerate(batch):
+            rec, spans = records[i], prepared[i][2]["clauses"]
+            out[i] = {
+                "answer": answers[a], "clauses": clauses[a, : max(len(spans), 1)], "spans": spans,
+                "story": STORY_TYPES.index(rec["story_type"]) if rec.get("story_type") in STORY_TYPES else -100,
+                "competency": COMPETENCIES.index(rec["competency"]) if rec.get("competency") in COMPETENCIES else -100,
+                "steps": torch.tensor(clause_step_targets(step_spans(rec), spans) or [[-1.0] * len(FAILURE_STEPS)]),
+            }
+    return out  # type: ignore[return-value]
+
+
+def _batch(items: list[dict]) -> tuple[torch.Tensor, ...]:
+    n = max(len(it["clauses"]) for it in items)
+    clauses = torch.zeros(len(items), n, items[0]["clauses"].size(-1))
+    steps = torch.full((len(items), n, len(FAILURE_STEPS)), -1.0)
+    for k, it in enumerate(items):
+        clauses[k, : len(it["clauses"])] = it["clauses"]
+        steps[k, : len(it["steps"])] = it["steps"]
+    return (torch.stack([it["answer"] for it in items]), clauses, torch.tensor([it["story"] for it in items]),
+            torch.tensor([it["competency"] for it in items]), steps)
+
+
+def loss_of(heads: StoryHeads, items: list[dict]) -> torch.Tensor:
+    answer, clauses, story, competency, steps = _batch(items)
+    story_logits, competency_logits, step_logits = heads(answer, clauses)
+    loss = F.cross_entropy(story_logits, story, ignore_index=-100) + F.cross_entropy(competency_logits, competency, ignore_index=-100)
+    known = steps >= 0
+    if known.any():
+        loss = loss + 2.0 * F.binary_cross_entropy_with_logits(step_logits[known], steps[known])
+    return loss
+
+
+@torch.inference_mode()
+def predict(heads: StoryHeads, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    heads.eval()
+    out = []
+    for start in range(0, len(items), 128):
+        chunk = items[start:start + 128]
+        answer, clauses, *_ = _batch(chunk)
+        s, c, st = heads(answer, clauses)
+        out += [(s[k].numpy(), c[k].numpy(), st[k, : len(it["spans"])].sigmoid().numpy()) for k, it in enumerate(chunk)]
+    return out
+
+
+def step_char_f1(records: list[dict], items: list[dict], step_probs: list[np.ndarray]) -> dict[str, float]:
+    """Per step, character F1 (whitespace ignored) of the clauses predicted (p >= 0.5) against the annotated spans."""
+    counts = {step: np.zeros(3) for step in FAILURE_STEPS}  # tp, fp, fn
+    for rec, it, probs in zip(records, items, step_probs):
+        gold_spans = step_spans(rec)
+        if gold_spans is None:
+            continue
+        text = rec["answer"]
+        content = np.array([not c.isspace() for c in text])
+        for k, step in enumerate(FAILURE_STEPS):
+            gold = np.zeros(len(text), bool)
+            for s, e in gold_spans.get(step, []):
+                gold[s:e] = True
+            pred = np.zeros(len(text), bool)
+            for (s, e), p in zip(it["spans"], probs[:, k] if len(probs) else []):
+                if p >= 0.5:
+                    pred[s:e] = True
+            gold, pred = gold & content, pred & content
+            counts[step] += [np.sum(gold & pred), np.sum(pred & ~gold), np.sum(gold & ~pred)]
+    return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
+
+
+def figures(records: list[dict], items: list[dict], preds: list[tuple]) -> dict:
+    story = [int(np.argmax(s)) for s, _, _ in preds]
+    ranked = [np.argsort(-c) for _, c, _ in preds]
+    gold_story = [it["story"] for it in items]
+    gold_comp = [it["competency"] for it in items]
+    return {
+        "n_answers": len(records),
+        "n_step_annotated": sum(step_spans(r) is not None for r in records),
+        "story_type_accuracy": float(np.mean([p == g for p, g in zip(story, gold_story)])),
+        "competency_top1": float(np.mean([r[0] == g for r, g in zip(ranked, gold_comp)])),
+        "competency_top2": float(np.mean([g in r[:2] for r, g in zip(ranked, gold_comp)])),
+        "step_char_f1": step_char_f1(records, items, [st for _, _, st in preds]),
+    }
+
+
+def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 20, lr: float = 3e-3, batch_size: int = 128, seed: int = 42) -> tuple:
+    """(heads, dev figures every 5 epochs, the chosen epoch's): fitted on ``train``'s encoder states, kept at the epoch
+    best on dev (story type accuracy + competency top-1 + mean step F1)."""
+    torch.manual_seed(seed)
+    train_items, dev_items = encode(scorer, train), encode(scorer, dev)
+    hidden = train_items[0]["answer"].size(-1) // 2
+    heads = StoryHeads(hidden, train_items[0]["clauses"].size(-1) - 2 * hidden)
+    optimizer = torch.optim.AdamW(heads.parameters(), lr=lr, weight_decay=0.01)
+    rng = np.random.default_rng(seed)
+    best, best_state, history = -1.0, None, []
+    for epoch in range(1, epochs + 1):
+        heads.train()
+        order = rng.permutation(len(train_items))
+        for start in range(0, len(order), batch_size):
+            optimizer.zero_grad()
+            loss_of(heads, [train_items[i] for i in order[start:start + batch_size]]).backward()
+            optimizer.step()
+        if epoch % 5 == 0 or epoch == epochs:
+            fig = figures(dev, dev_items, predict(heads, dev_items))
+            score = fig["story_type_accuracy"] + fig["competency_top1"] + float(np.mean(list(fig["step_char_f1"].values())))
+            history.append({"epoch": epoch, **fig})
+            if score > best:
+                best, best_state, chosen = score, {k: v.clone() for k, v in heads.state_dict().items()}, history[-1]
+    heads.load_state_dict(best_state)
+    return heads.eval(), history, chosen
+
+
+def baselines(train: list[dict], records: list[dict], clauses_of) -> dict:
+    """TF-IDF + logistic regression: answer -> story type, competency; clause -> each step."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    originals = [r for r in train if "derived" not in r]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit([r["answer"] for r in originals])
+    x_train, x = vec.transform([r["answer"] for r in originals]), vec.transform([r["answer"] for r in records])
+    story = LogisticRegression(max_iter=2000, C=4.0).fit(x_train, [r["story_type"] for r in originals]).predict(x)
+    comp_model = LogisticRegression(max_iter=2000, C=4.0).fit(x_train, [r["competency"] for r in originals])
+    proba = comp_model.predict_proba(x)
+    ranked = [[comp_model.classes_[j] for j in np.argsort(-p)] for p in proba]
+    annotated = [r for r in originals if step_spans(r) is not None]
+    clause_texts, targets = [], []
+    for r in annotated:
+        spans = clauses_of(r["answer"])
+        clause_texts += [r["answer"][a:b] for a, b in spans]
+        targets += clause_step_targets(step_spans(r), spans)
+    cvec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(clause_texts)
+    y = np.array(targets)
+    x_clauses = cvec.transform(clause_texts)
+    step_models = [LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced").fit(x_clauses, y[:, k])
+                   if len(set(y[:, k])) > 1 else _Constant(float(y[0, k])) for k in range(len(FAILURE_STEPS))]
+    items, probs = [], []
+    for r in records:
+        spans = clauses_of(r["answer"])
+        items.append({"spans": spans})
+        if spans:
+            xc = cvec.transform([r["answer"][a:b] for a, b in spans])
+            probs.append(np.stack([m.predict_proba(xc)[:, 1] for m in step_models], 1))
+        else:
+            probs.append(np.zeros((0, len(FAILURE_STEPS))))
+    return {
+        "story_type_accuracy": float(np.mean([p == r.get("story_type") for p, r in zip(story, records)])),
+        "competency_top1": float(np.mean([rk[0] == r.get("competency") for rk, r in zip(ranked, records)])),
+        "competency_top2": float(np.mean([r.get("competency") in rk[:2] for rk, r in zip(ranked, records)])),
+        "step_char_f1": step_char_f1(records, items, probs),
+    }
+
+
+class _Constant:
+    """A step no training clause shows (or every one does): the baseline predicts that for every clause."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def predict_proba(self, x) -> np.ndarray:
+        return np.tile([1 - self.p, self.p], (x.shape[0], 1))
+
+
+def render(results: dict) -> str:
+    lines = ["| set | system | story type acc | competency top-1 | top-2 | " + " | ".join(f"{s} F1" for s in FAILURE_STEPS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(FAILURE_STEPS)]
+    for name, res in results.items():
+        for system in ("model", "baseline"):
+            f = res[system]
+            steps = " | ".join(f"{f['step_char_f1'][s]:.3f}" for s in FAILURE_STEPS)
+            lines.append(f"| {name} ({res['model']['n_answers']}, {res['model']['n_step_annotated']} with steps) | {system} | "
+                         f"{f['story_type_accuracy']:.3f} | {f['competency_top1']:.3f} | {f['competency_top2']:.3f} | {steps} |")
+    return "\n".join(lines)
+
+
+def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 20, with_baselines: bool = True) -> dict:
+    from star_scorer.scorer import StarScorer, resolve_model_dir
+    from star_scorer.text import clause_spans
+
+    directory = resolve_model_dir(model)
+    scorer = StarScorer.load(directory, precision="fp32")
+    scorer.story_heads = None
+    train, dev = load_jsonl(train_file), load_jsonl(dev_file)
+    started = time.time()
+    heads, history, chosen = fit(scorer, train, dev, epochs=epochs)
+    heads.save(directory, {"train_file": train_file, "dev_file": dev_file, "chosen": chosen, "history": history})
+    logger.info("story heads fitted in %.0f s and saved in %s", time.time() - started, directory)
+    results = {}
+    for path in eval_files:
+        records = [r for r in load_jsonl(path) if r.get("story_type") in STORY_TYPES]
+        if not records:
+            continue
+        items = encode(scorer, records)
+        results[Path(path).stem] = {"model": figures(records, items, predict(heads, items))}
+        if with_baselines:
+            results[Path(path).stem]["baseline"] = baselines(train, records, clause_spans)
+    report = directory / "story_figures.json"
+    report.write_text(json.dumps({"history": history, "results": results}, indent=2))
+    if with_baselines and results:
+        print(render(results))
+    return {"model_dir": str(directory), "results": results, "report": str(report)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a trained model folder")
+    parser.add_argument("--train", default="data/train.jsonl")
+    parser.add_argument("--dev", default="data/dev.jsonl")
+    parser.add_argument("--eval", nargs="*", default=["data/dev.jsonl", "data/test.jsonl", "data/other_writers.jsonl"])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--no-baselines", action="store_true")
+    args = parser.parse_args(argv)
+    return run(args.model, args.train, args.dev, args.eval, args.epochs, not args.no_baselines)
+
+
+if __name__ == "__main__":
+    main()
