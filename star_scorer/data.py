@@ -54,19 +54,23 @@ def evidence_texts(record: dict) -> dict[str, list[str]]:
     return {fact: [texts] if isinstance(texts, str) else list(texts) for fact, texts in raw.items() if texts}
 
 
+def _found_spans(answer: str, within: list[Span], texts: dict[str, list[str]]) -> dict[str, list[tuple[int, int]]]:
+    """Character spans of each key's texts, each the first place it occurs inside one of the ``within`` spans."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for key, key_texts in texts.items():
+        for text in key_texts:
+            for span in within:
+                at = answer.find(text, span.start, span.end)
+                if at >= 0:
+                    out.setdefault(key, []).append((at, at + len(text)))
+                    break
+    return out
+
+
 def evidence_spans(record: dict) -> dict[str, list[tuple[int, int]]]:
     """Character spans of each fact's evidence clauses, each found inside a RESULT segment of the answer."""
     results = [span for span in segment_spans(record["segments"]) if span.label == "RESULT"]
-    answer = record["answer"]
-    out: dict[str, list[tuple[int, int]]] = {}
-    for fact, texts in evidence_texts(record).items():
-        for text in texts:
-            for span in results:
-                at = answer.find(text, span.start, span.end)
-                if at >= 0:
-                    out.setdefault(fact, []).append((at, at + len(text)))
-                    break
-    return out
+    return _found_spans(record["answer"], results, evidence_texts(record))
 
 
 def step_spans(record: dict) -> dict[str, list[tuple[int, int]]] | None:
@@ -75,17 +79,7 @@ def step_spans(record: dict) -> dict[str, list[tuple[int, int]]] | None:
     steps = record.get("failure_steps")
     if steps is None:
         return None
-    answer = record["answer"]
-    spans = segment_spans(record["segments"])
-    out: dict[str, list[tuple[int, int]]] = {}
-    for step, texts in steps.items():
-        for text in texts:
-            for span in spans:
-                at = answer.find(text, span.start, span.end)
-                if at >= 0:
-                    out.setdefault(step, []).append((at, at + len(text)))
-                    break
-    return out
+    return _found_spans(record["answer"], segment_spans(record["segments"]), steps)
 
 
 def first_difference(a: str, b: str) -> int:

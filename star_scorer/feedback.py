@@ -37,15 +37,15 @@ def ownership(text: str, sections: list[dict]) -> dict:
     return {"i": mine, "we": ours, "share_i": round(mine / (mine + ours), 4) if mine + ours else None}
 
 
-def _we_throughout(text: str, sections: list[dict]) -> dict | None:
-    """The Action span when it says "we" at least twice and never "I"; else None."""
+def _we_throughout(text: str, sections: list[dict], told: dict) -> dict | None:
+    """The Action span when it says "we" at least twice and never "I" (``told``: its ``ownership``); else None."""
     actions = [s for s in sections if s["label"] == "ACTION"]
-    told = ownership(text, sections)
     return _span(actions[0]["start"], actions[-1]["end"], text) if told["we"] >= 2 and told["i"] == 0 else None
 
 
-def feedback_lines(text: str, sections: list[dict], quality: dict, story: dict | None = None) -> list[dict]:
-    """The rubric's feedback for one scored answer (``sections``, ``result_quality`` and ``story`` of a scorer row)."""
+def feedback_lines(text: str, sections: list[dict], quality: dict, story: dict | None = None, told: dict | None = None) -> list[dict]:
+    """The rubric's feedback for one scored answer (``sections``, ``result_quality``, ``story`` and ``ownership`` of a
+    scorer row; ``told`` is computed when not given)."""
     found = {s["label"] for s in sections}
     lines: list[dict] = []
 
@@ -56,7 +56,7 @@ def feedback_lines(text: str, sections: list[dict], quality: dict, story: dict |
         add("no_task", "No Task stated: say what you were asked to do, what you owned or what the goal was.")
     if "ACTION" not in found:
         add("no_action", "No Action found: say what you did yourself, step by step.")
-    we_only = _we_throughout(text, sections)
+    we_only = _we_throughout(text, sections, told or ownership(text, sections))
     if we_only is not None:
         add("we_throughout", 'The Action says "we" throughout: say what you did yourself.', we_only)
     steps = (story or {}).get("failure_steps") or {}

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from star_scorer.data import evidence_spans, evidence_texts
 from star_scorer.labels import FACTS, LABEL2ID, NUM_SCORES, SECTION_LABELS, STAR_LABELS
-from star_scorer.metrics import predicted_char_labels
+from star_scorer.metrics import evidence_counts, predicted_char_labels
 from star_scorer.text import char_labels
 
 RESAMPLES = 1000  # percentile intervals settle to about +-0.005 at 1,000 draws on these set sizes
@@ -67,30 +66,14 @@ def answer_counts(records: list[dict], predictions: list[dict]) -> dict[str, np.
         for j, fact in enumerate(FACTS):
             y, yhat = bool(rec["result_facts"][fact]), quality["facts"][fact] >= 0.5
             facts[i, j] = (y and yhat, yhat and not y, y and not yhat)
-        evidence[i] = _evidence_counts(rec, pred, keep=np.array([not c.isspace() for c in answer], dtype=bool))
+        evidence[i] = _evidence_counts(rec, pred)
     return {"sections": sections, "scores": scores, "facts": facts, "evidence": evidence}
 
 
-def _evidence_counts(rec: dict, pred: dict, keep: np.ndarray) -> np.ndarray:
-    """tp, fp, fn characters of all facts' evidence (as ``metrics.evidence_metrics``); -1s where the evidence is unknown."""
-    gold_facts = rec["result_facts"]
-    if not evidence_texts(rec) and any(gold_facts.values()):
-        return np.array([-1, -1, -1])
-    spans = evidence_spans(rec)
-    found = (pred.get("result_quality") or {}).get("evidence") or {}
-    row = np.zeros(3, dtype=np.int64)
-    for fact in FACTS:
-        gold = np.zeros(len(rec["answer"]), dtype=bool)
-        if gold_facts[fact]:
-            for a, b in spans.get(fact, []):
-                gold[a:b] = True
-        guess = np.zeros_like(gold)
-        span = found.get(fact)
-        if span and span.get("holds"):
-            guess[span["start"] : span["end"]] = True
-        gold, guess = gold & keep, guess & keep
-        row += [(gold & guess).sum(), (guess & ~gold).sum(), (gold & ~guess).sum()]
-    return row
+def _evidence_counts(rec: dict, pred: dict) -> np.ndarray:
+    """tp, fp, fn characters of all facts' evidence (``metrics.evidence_counts`` summed); -1s where the evidence is unknown."""
+    rows = evidence_counts(rec, pred)
+    return np.array([-1, -1, -1]) if rows is None else sum(rows.values())
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:

@@ -76,6 +76,31 @@ def facts_metrics(gold: list[dict], pred: list[dict], threshold: float = 0.5) ->
     return out
 
 
+def evidence_counts(rec: dict, pred: dict) -> dict[str, np.ndarray] | None:
+    """Per fact, the tp, fp, fn non-space characters of one answer's predicted evidence against its gold evidence
+    (see ``evidence_metrics``); None when the answer's evidence is unknown."""
+    facts = rec["result_facts"]
+    if not evidence_texts(rec) and any(facts.values()):
+        return None
+    answer = rec["answer"]
+    keep = np.array([not c.isspace() for c in answer], dtype=bool)
+    gold_spans = evidence_spans(rec)
+    evidence = (pred.get("result_quality") or {}).get("evidence") or {}
+    out = {}
+    for fact in FACTS:
+        gold = np.zeros(len(answer), dtype=bool)
+        if facts[fact]:
+            for a, b in gold_spans.get(fact, []):
+                gold[a:b] = True
+        guess = np.zeros_like(gold)
+        span = evidence.get(fact)
+        if span and span.get("holds"):
+            guess[span["start"] : span["end"]] = True
+        gold, guess = gold & keep, guess & keep
+        out[fact] = np.array([(gold & guess).sum(), (guess & ~gold).sum(), (gold & ~guess).sum()], dtype=np.int64)
+    return out
+
+
 def evidence_metrics(records: list[dict], predictions: list[dict]) -> dict:
     """Character F1 of each fact's predicted evidence against the gold evidence clauses.
 
@@ -90,26 +115,14 @@ def evidence_metrics(records: list[dict], predictions: list[dict]) -> dict:
     located = np.zeros(3)
     n = 0
     for rec, pred in zip(records, predictions):
-        facts = rec["result_facts"]
-        if not evidence_texts(rec) and any(facts.values()):
+        rows = evidence_counts(rec, pred)
+        if rows is None:
             continue
         n += 1
-        gold_spans = evidence_spans(rec)
-        evidence = (pred.get("result_quality") or {}).get("evidence") or {}
-        for fact in FACTS:
-            gold = np.zeros(len(rec["answer"]), dtype=bool)
-            if facts[fact]:
-                for a, b in gold_spans.get(fact, []):
-                    gold[a:b] = True
-            guess = np.zeros_like(gold)
-            span = evidence.get(fact)
-            if span and span.get("holds"):
-                guess[span["start"] : span["end"]] = True
-            keep = np.array([not c.isspace() for c in rec["answer"]], dtype=bool)
-            gold, guess = gold & keep, guess & keep
-            row = np.array([(gold & guess).sum(), (guess & ~gold).sum(), (gold & ~guess).sum()])
+        for fact, row in rows.items():
             counts[fact] += row
-            if gold.any() and guess.any():
+            tp, fp, fn = row
+            if tp + fn and tp + fp:  # both say the fact holds here
                 located += row
 
     def f1(tp_fp_fn: np.ndarray) -> float:

@@ -156,8 +156,9 @@ class StarScorer:
         row = {"id": rid, "sections": [], "result_quality": None, "missing_sections": [], "ownership": None, "story": None,
                "feedback": []}
         if result is not None:
-            row |= result | {"ownership": ownership(text, result["sections"]),
-                             "feedback": feedback_lines(text, result["sections"], result["result_quality"], result.get("story"))}
+            told = ownership(text, result["sections"])
+            row |= result | {"ownership": told,
+                             "feedback": feedback_lines(text, result["sections"], result["result_quality"], result.get("story"), told)}
         return row | {"model": self.source, "score_rule": SCORE_RULE, "schema_version": SCHEMA_VERSION, "error": error}
 
     def _predict_pairs(self, answers: list[str], max_windows: int, progress) -> Iterator[tuple[int, dict]]:
@@ -195,11 +196,16 @@ class StarScorer:
 
     # -- internals --------------------------------------------------------------
     @torch.inference_mode()
+    def states(self, inputs: list[dict]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The collated batch of ``answer_inputs``' inputs and the encoder's (answers, tokens, hidden) states for it."""
+        batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
+        return batch, self.model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"],
+                                               batch["token_pos"], batch["token_unit"].shape)
+
+    @torch.inference_mode()
     def _forward(self, inputs: list[dict]) -> list[tuple]:
         """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding."""
-        batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
-        tokens = self.model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"], batch["token_pos"],
-                                          batch["token_unit"].shape)
+        batch, tokens = self.states(inputs)
         out = self.model.heads(tokens, batch["token_unit"], batch["unit_features"], batch["token_clause"], batch["clause_features"])
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
         clause = out.clause_logits.float().cpu().numpy()

@@ -40,9 +40,7 @@ def encode(scorer, records: list[dict], max_windows: int = 16) -> list[dict]:
     order = sorted(range(len(records)), key=lambda i: len(prepared[i][0].input_ids))
     out: list[dict | None] = [None] * len(records)
     for batch in window_batches(order, [len(p[0].windows) for p in prepared], max_windows):
-        inputs = [prepared[i][2] for i in batch]
-        b = {k: v.to(scorer.device) for k, v in scorer.collator(inputs).items()}
-        tokens = scorer.model.answer_states(b["input_ids"], b["attention_mask"], b["answer_index"], b["token_pos"], b["token_unit"].shape)
+        b, tokens = scorer.states([prepared[i][2] for i in batch])
         answers = answer_vectors(tokens, b["token_unit"]).float().cpu()
         clauses = clause_vectors(tokens, b["token_clause"], b["clause_features"]).float().cpu()
         for a, i in enumerate(batch):
