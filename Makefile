@@ -11,6 +11,10 @@ export TOKENIZERS_PARALLELISM ?= false
 
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
+# data/train.jsonl (7 MB: the training answers and their counterfactual copies) is built from data/raw, not kept in git
+TRAIN_DATA := data/train.jsonl
+RAW_FILES  := $(shell find data/raw -name '*.txt' 2>/dev/null)
+
 # $(call need,VAR,example): stop with a message naming the missing argument
 need = $(if $($(1)),,$(error make $@ needs $(1)=...: for example `make $@ $(2)`))
 
@@ -44,7 +48,7 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check star_scorer tests scripts
 
 ##@ Jobs
-train: $(STAMP) ## fine-tune on data/train.jsonl, track in MLflow, register @challenger, promote it by the rule: make train [CONFIG=configs/gpu.yaml]
+train: $(STAMP) $(TRAIN_DATA) ## fine-tune on data/train.jsonl, track in MLflow, register @challenger, promote it by the rule: make train [CONFIG=configs/gpu.yaml]
 	$(CLI) train --config $(CONFIG)
 
 score: $(STAMP) ## score a file, streaming: make score IN=answers.jsonl OUT=scored.parquet [MODEL=...] [RESUME=1] [CHUNK=512]
@@ -62,7 +66,7 @@ serve: $(STAMP) ## REST on @champion (mlflow models serve): make serve [PORT=500
 bench: $(STAMP) ## speed against the naive transformers pipeline, in one run, and peak RSS at 1,000 and 50,000 rows
 	$(CLI) bench $(if $(MODEL),--model $(MODEL))
 
-evaluate: $(STAMP) ## report on labelled data, baselines beside: make evaluate [DATA=data/test.jsonl] [MODEL=...]
+evaluate: $(STAMP) $(TRAIN_DATA) ## report on labelled data, baselines beside: make evaluate [DATA=data/test.jsonl] [MODEL=...]
 	$(CLI) baselines --eval $(DATA) --skip-existing
 	$(CLI) evaluate --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
@@ -80,29 +84,32 @@ mlflow-ui: $(STAMP) ## open the MLflow UI on the project's SQLite store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000
 
 ##@ Research
-baselines: $(STAMP) ## scikit-learn baselines on dev and test
+baselines: $(STAMP) $(TRAIN_DATA) ## scikit-learn baselines on dev and test
 	$(CLI) baselines
 
 robustness: $(STAMP) ## invariance, padding and number checks: make robustness [DATA=data/test.jsonl] [MODEL=...]
 	$(CLI) robustness --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
 SEEDS ?= 42 43 44
-seeds: $(STAMP) ## train the default config under SEEDS and report mean and spread on DATA (default: the blind test)
+seeds: $(STAMP) $(TRAIN_DATA) ## train the default config under SEEDS and report mean and spread on DATA (default: the blind test)
 	$(CLI) seeds --data $(DATA) --seeds $(SEEDS) $(if $(MODELS),--models $(MODELS))
 
 SECOND ?= data/second_labels/$(basename $(notdir $(DATA)))
-agreement: $(STAMP) ## a second annotator against the first; the model and the baselines against both: make agreement [DATA=data/test.jsonl] [MODEL=...]
+agreement: $(STAMP) $(TRAIN_DATA) ## a second annotator against the first; the model and the baselines against both: make agreement [DATA=data/test.jsonl] [MODEL=...]
 	$(CLI) agreement --data $(DATA) --second $(SECOND) --baselines data/train.jsonl --out reports/agreement/$(basename $(notdir $(DATA))) $(if $(MODEL),--model $(MODEL))
 
 benchmark: $(STAMP) ## scoring speed per device, as ratios to the first: make benchmark [MODEL=...] [DEVICES="cpu cuda"]
 	$(CLI) benchmark --data $(DATA) $(if $(MODEL),--model $(MODEL)) $(if $(DEVICES),--devices $(DEVICES))
 
 ##@ Data
+$(TRAIN_DATA): $(RAW_FILES)
+	$(PYTHON) -m star_scorer.datatools.corpus build
+
 data: ## rebuild data/{train,dev,test,other_writers}.jsonl (and the training copies) from data/raw; any Python 3.11
 	$(PYTHON) -m star_scorer.datatools.corpus build
 
-data-check: $(STAMP) ## validate every dataset file against the schema and the labelling guide
+data-check: $(STAMP) $(TRAIN_DATA) ## validate every dataset file against the schema and the labelling guide
 	$(CLI) data check
 
-data-stats: $(STAMP) ## print the datasheet's tables and the training data's habits against their targets
+data-stats: $(STAMP) $(TRAIN_DATA) ## print the datasheet's tables and the training data's habits against their targets
 	$(CLI) data stats
