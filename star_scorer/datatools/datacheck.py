@@ -283,7 +283,8 @@ def stats(data_dir: Path = DATA_DIR) -> tuple[str, dict[str, bool]]:
         "<= 60% plain S-T-A-R order": sum(_order_kind(r) == "plain S-T-A-R" for r in allr) / n <= 0.60,
         "giveaway phrases in <= 15% of each section kind": all(v <= 0.15 for v in give_share.values()),
         "lengths within 10-900 words": min(words) >= 10 and max(words) <= 900,
-        ">= 15% longer than 400 words": sum(w > 400 for w in words) / n >= 0.15,
+        # real answers are short (issue 13: realworld median 134 words); 10% keeps windowed long answers in every split
+        ">= 10% longer than 400 words": sum(w > 400 for w in words) / n >= 0.10,
         ">= 10% under 80 words": sum(w < 80 for w in words) / n >= 0.10,
         "every score level >= 12%": all(scores[i] / n >= 0.12 for i in range(5)),
         "every competency present": set(COMPETENCIES) <= {r["competency"] for r in allr},
