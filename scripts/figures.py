@@ -29,7 +29,15 @@ def row(data: str, model: str) -> dict:
         "QWK": q["qwk"], "exact": q["exact"], "within one": q["within_one"],
         **{f"fact {k}": v["f1"] for k, v in metrics["facts"].items()},
         "evidence": metrics["evidence"]["char_f1"],
+        **story_row(metrics.get("story")),
     }
+
+
+def story_row(story: dict | None) -> dict:
+    if not story:
+        return {}
+    return {"story type": story["story_type_accuracy"], "competency top-1": story["competency_top1"],
+            "competency top-2": story["competency_top2"], **{f"step {k}": v for k, v in story["step_char_f1"].items()}}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

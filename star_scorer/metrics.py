@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from star_scorer.data import evidence_spans, evidence_texts
-from star_scorer.labels import FACTS, LABEL2ID, NUM_SCORES, SECTION_LABELS, STAR_LABELS
+from star_scorer.data import evidence_spans, evidence_texts, step_spans
+from star_scorer.labels import COMPETENCIES, FACTS, FAILURE_STEPS, LABEL2ID, NUM_SCORES, SECTION_LABELS, STAR_LABELS, STORY_TYPES
 from star_scorer.text import char_labels
 
 
@@ -152,4 +152,49 @@ def evaluate_predictions(records: list[dict], predictions: list[dict]) -> dict:
         "section_macro_f1": sections["macro_f1"],
         "qwk": quality["qwk"],
         "combined": (sections["macro_f1"] + max(quality["qwk"], 0.0)) / 2,
+    }
+
+
+def step_char_counts(text: str, gold: dict[str, list[tuple[int, int]]], pred: dict[str, list[tuple[int, int]]]) -> dict[str, np.ndarray]:
+    """Per failure step, (true positive, false positive, false negative) characters, whitespace ignored."""
+    content = np.array([not c.isspace() for c in text], dtype=bool)
+    out = {}
+    for step in FAILURE_STEPS:
+        g = np.zeros(len(text), bool)
+        p = np.zeros(len(text), bool)
+        for s, e in gold.get(step, []):
+            g[s:e] = True
+        for s, e in pred.get(step, []):
+            p[s:e] = True
+        g, p = g & content, p & content
+        out[step] = np.array([np.sum(g & p), np.sum(p & ~g), np.sum(g & ~p)])
+    return out
+
+
+def story_metrics(records: list[dict], predictions: list[dict]) -> dict | None:
+    """Issue 17's figures from scored rows' ``story``: story type accuracy, competency top-1 and top-2 over the answers
+    labelled with them; per failure step, character F1 of the predicted spans against the annotated ones, over the
+    answers annotated for steps. None when no row has a story or no record a story label."""
+    pairs = [(r, p) for r, p in zip(records, predictions) if r.get("story_type") in STORY_TYPES and (p or {}).get("story")]
+    if not pairs:
+        return None
+    ranked = [list(p["story"]["competencies"]) for _, p in pairs]
+    counts = {step: np.zeros(3) for step in FAILURE_STEPS}
+    annotated = 0
+    for rec, pred in pairs:
+        gold = step_spans(rec)
+        if gold is None:
+            continue
+        annotated += 1
+        found = {step: [(s["start"], s["end"]) for s in v["spans"]] for step, v in pred["story"]["failure_steps"].items()}
+        for step, c in step_char_counts(rec["answer"], gold, found).items():
+            counts[step] += c
+    with_competency = [(r, k) for (r, _), k in zip(pairs, ranked) if r.get("competency") in COMPETENCIES]
+    return {
+        "n_answers": len(pairs),
+        "n_step_annotated": annotated,
+        "story_type_accuracy": float(np.mean([p["story"]["story_type"] == r["story_type"] for r, p in pairs])),
+        "competency_top1": float(np.mean([k[:1] == [r["competency"]] for r, k in with_competency])) if with_competency else None,
+        "competency_top2": float(np.mean([r["competency"] in k[:2] for r, k in with_competency])) if with_competency else None,
+        "step_char_f1": {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()},
     }

@@ -121,7 +121,7 @@ class StarScorer:
         encoded = [enc for enc, _, _ in prepared]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in window_batches(order, [len(e.windows) for e in encoded], max_windows):
-            outputs = self._forward([prepared[i][2] for i in batch])
+            outputs = self._forward([prepared[i][2] for i in batch], [answers[i] for i in batch])
             for i, out in zip(batch, outputs):
                 yield i, (encoded[i], prepared[i][2]["clauses"], *out)
 
@@ -146,7 +146,8 @@ class StarScorer:
             else:
                 valid.append(i)
         answers = [rows[i]["answer"] for i in valid]
-        for j, result in self._predict_pairs(answers, max_windows, progress):
+        questions = [rows[i].get("question") for i in valid]
+        for j, result in self._predict_pairs(answers, max_windows, progress, questions):
             i = valid[j]
             outputs[i] = self._row(ids[i], error=result["error"]) if "error" in result else self._row(ids[i], answers[j], result)
         return outputs  # type: ignore[return-value]
@@ -161,8 +162,9 @@ class StarScorer:
                              "feedback": feedback_lines(text, result["sections"], result["result_quality"], result.get("story"), told)}
         return row | {"model": self.source, "score_rule": SCORE_RULE, "schema_version": SCHEMA_VERSION, "error": error}
 
-    def _predict_pairs(self, answers: list[str], max_windows: int, progress) -> Iterator[tuple[int, dict]]:
+    def _predict_pairs(self, answers: list[str], max_windows: int, progress, questions: list | None = None) -> Iterator[tuple[int, dict]]:
         """(index, result or {"error"}) for every answer; a failing batch is retried one answer at a time."""
+        questions = questions or [None] * len(answers)
         cfg = self.config
         prepared: list[tuple | None] = []
         for j, text in enumerate(answers):
@@ -178,18 +180,19 @@ class StarScorer:
         for batch in window_batches(order, [len(p[0].windows) if p else 0 for p in prepared], max_windows):
             try:
                 results = [(j, self.decode(answers[j], prepared[j][0], prepared[j][2]["clauses"], *out))
-                           for j, out in zip(batch, self._forward([prepared[j][2] for j in batch]))]
+                           for j, out in zip(batch, self._forward([prepared[j][2] for j in batch], [answers[j] for j in batch],
+                                                                   [questions[j] for j in batch]))]
             except Exception:  # noqa: BLE001 - this batch alone goes row by row
                 logger.exception("a batch of %d answers failed; scoring them one by one", len(batch))
-                results = [(j, self._one(answers[j], prepared[j])) for j in batch]
+                results = [(j, self._one(answers[j], prepared[j], questions[j])) for j in batch]
             for pair in results:
                 if progress is not None:
                     progress.update(1)
                 yield pair
 
-    def _one(self, text: str, prepared: tuple) -> dict:
+    def _one(self, text: str, prepared: tuple, question: str | None = None) -> dict:
         try:
-            (out,) = self._forward([prepared[2]])
+            (out,) = self._forward([prepared[2]], [text], [question])
             return self.decode(text, prepared[0], prepared[2]["clauses"], *out)
         except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
             return {"error": f"scoring failed: {type(err).__name__}: {err}"}
@@ -203,8 +206,11 @@ class StarScorer:
                                                batch["token_pos"], batch["token_unit"].shape)
 
     @torch.inference_mode()
-    def _forward(self, inputs: list[dict]) -> list[tuple]:
-        """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding."""
+    def _forward(self, inputs: list[dict], answers: list[str] | None = None, questions: list | None = None) -> list[tuple]:
+        """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding.
+
+        ``answers`` (and their ``questions``) let the story's text model read the words; without them
+        story type and competency come from the heads alone."""
         batch, tokens = self.states(inputs)
         out = self.model.heads(tokens, batch["token_unit"], batch["unit_features"], batch["token_clause"], batch["clause_features"])
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
@@ -212,8 +218,11 @@ class StarScorer:
         rows = [(logp[a, : len(inp["token_unit"])], clause[a, : len(inp["clauses"])]) for a, inp in enumerate(inputs)]
         if self.story_heads is None:
             return rows
+        n_clauses = torch.tensor([max(len(inp["clauses"]), 1) for inp in inputs])
         story, competency, steps = (t.float().cpu().numpy() for t in self.story_heads.from_states(
-            tokens, batch["token_unit"], batch["token_clause"], batch["clause_features"]))
+            tokens, batch["token_unit"], batch["token_clause"], batch["clause_features"], n_clauses))
+        if answers is not None:
+            story, competency = self.story_heads.story_logits(story, competency, answers, questions)
         return [(*row, (story[a], competency[a], steps[a, : len(inp["clauses"])])) for a, (row, inp) in enumerate(zip(rows, inputs))]
 
     def decode(self, text: str, enc, clauses, token_logp, clause_logits, story=None) -> dict:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from star_scorer.jobs.report_page import confusion_png, length_band
-from star_scorer.labels import FACTS, SECTION_LABELS, STAR_LABELS
+from star_scorer.labels import FACTS, FAILURE_STEPS, SECTION_LABELS, STAR_LABELS
 from star_scorer.paths import data_name
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
         f"| this model | {s['macro_f1']:.3f} | {q['qwk']:.3f} | {q['exact']:.3f} | {q['within_one']:.3f} |",
     ]
     for name, b in (baselines or {}).items():
+        if "qwk" not in b:  # the story baseline has its own table below
+            continue
         fmt = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
         lines.append(f"| baseline: {name} | {fmt(b.get('section_macro_f1'))} | {fmt(b.get('qwk'))} | {fmt(b.get('exact'))} | {fmt(b.get('within_one'))} |")
     if human:
@@ -67,12 +69,28 @@ def _markdown(report: dict, title: str, data_file: str, model: str, baselines: d
                   f"where both say the fact holds, {ev['located_char_f1']:.3f}.", "",
                   "| fact | evidence char F1 |", "|---|---|"]
         lines += [f"| {fact} | {ev['per_fact'][fact]:.3f} |" for fact in FACTS]
+    if report.get("story"):
+        lines += _story_lines(report["story"], (baselines or {}).get("tfidf-lr story"))
     if report.get("slices"):
         lines += ["", "## Slices", "", "| slice | answers | section macro-F1 | TASK F1 | QWK |", "|---|---|---|---|---|"]
         for name, m in report["slices"].items():
             lines.append(f"| {name} | {m['n_answers']} | {m['section_macro_f1']:.3f} | {m['task_f1']:.3f} | {m['qwk']:.3f} |")
     lines += ["", "![sections](confusion_sections.png) ![scores](confusion_scores.png)", ""]
     return "\n".join(lines)
+
+
+def _story_lines(story: dict, baseline: dict | None) -> list[str]:
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+    lines = ["", "## Story type, competency, failure steps", "",
+             f"Over {story['n_answers']} answers labelled with a story type; step spans over the {story['n_step_annotated']} "
+             "annotated for steps (character F1, whitespace ignored).", "",
+             "| system | story type acc | competency top-1 | top-2 | " + " | ".join(f"{s} F1" for s in FAILURE_STEPS) + " |",
+             "|---|---|---|---|" + "---|" * len(FAILURE_STEPS)]
+    for name, f in (("this model", story), ("baseline: TF-IDF + logistic regression", baseline)):
+        if f:
+            lines.append(f"| {name} | {fmt(f['story_type_accuracy'])} | {fmt(f['competency_top1'])} | {fmt(f['competency_top2'])} | "
+                         + " | ".join(fmt(f["step_char_f1"][s]) for s in FAILURE_STEPS) + " |")
+    return lines
 
 
 def write_report(
@@ -127,7 +145,7 @@ def run(
     log_to_mlflow: bool = True,
 ) -> dict:
     from star_scorer.data import load_jsonl
-    from star_scorer.metrics import evaluate_predictions
+    from star_scorer.metrics import evaluate_predictions, story_metrics
     from star_scorer.paths import REPORTS_DIR
     from star_scorer.scorer import StarScorer, resolve_model_dir
 
@@ -139,6 +157,7 @@ def run(
     seconds = time.time() - started
     report = evaluate_predictions(records, preds)
     report["slices"] = slice_metrics(records, preds)
+    report["story"] = story_metrics(records, preds)
     report["scoring_seconds"] = seconds
     target = Path(out_dir) if out_dir else REPORTS_DIR / Path(model_dir).name / data_name(data)
     baseline_figures = baselines_for(data)

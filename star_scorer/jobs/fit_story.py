@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from star_scorer.data import load_jsonl, step_spans
 from star_scorer.features import answer_inputs, window_batches
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
-from star_scorer.story import StoryHeads, answer_vectors, clause_step_targets, clause_vectors
+from star_scorer.metrics import step_char_counts
+from star_scorer.story import StoryHeads, StoryText, answer_vectors, clause_step_targets, clause_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,35 @@ def encode(scorer, records: list[dict], max_windows: int = 16) -> list[dict]:
         answers = answer_vectors(tokens, b["token_unit"]).float().cpu()
         clauses = clause_vectors(tokens, b["token_clause"], b["clause_features"]).float().cpu()
         for a, i in enumerate(batch):
-            rec, spans = records[i], prepared[i][2]["clauses"]
-            out[i] = {
-                "answer": answers[a], "clauses": clauses[a, : max(len(spans), 1)], "spans": spans,
-                "story": STORY_TYPES.index(rec["story_type"]) if rec.get("story_type") in STORY_TYPES else -100,
-                "competency": COMPETENCIES.index(rec["competency"]) if rec.get("competency") in COMPETENCIES else -100,
-                "steps": torch.tensor(clause_step_targets(step_spans(rec), spans) or [[-1.0] * len(FAILURE_STEPS)]),
-            }
+            out[i] = _item(records[i], answers[a], clauses[a], prepared[i][2]["clauses"])
     return out  # type: ignore[return-value]
+
+
+def _item(rec: dict, answer: torch.Tensor, clauses: torch.Tensor, spans: list[tuple[int, int]]) -> dict:
+    steps = step_spans(rec)
+    if steps is not None and sum(map(len, steps.values())) != sum(map(len, rec["failure_steps"].values())):
+        steps = None  # a copy whose text changed (a transcript, a reorder) no longer holds every step: no step loss
+    return {
+        "answer": answer, "clauses": clauses[: max(len(spans), 1)], "spans": spans,
+        "story": STORY_TYPES.index(rec["story_type"]) if rec.get("story_type") in STORY_TYPES else -100,
+        "competency": COMPETENCIES.index(rec["competency"]) if rec.get("competency") in COMPETENCIES else -100,
+        "steps": torch.tensor(clause_step_targets(steps, spans) or [[-1.0] * len(FAILURE_STEPS)]),
+    }
+
+
+def items_from_states(records: list[dict], examples: list[dict], states: list[torch.Tensor]) -> list[dict]:
+    """Story items from states training already has (``refit.cache_states`` of ``build_example``s): no second pass
+    of the encoder over the training answers."""
+    from star_scorer.text import clause_spans
+
+    out = []
+    for rec, ex, tokens in zip(records, examples, states):
+        t = tokens.float()[None]
+        unit = torch.as_tensor(ex["token_unit"])[None]
+        clause = torch.as_tensor(ex["token_clause"])[None]
+        features = torch.as_tensor(ex["clause_features"], dtype=torch.float32)[None]
+        out.append(_item(rec, answer_vectors(t, unit)[0], clause_vectors(t, clause, features)[0], clause_spans(rec["answer"])))
+    return out
 
 
 def _batch(items: list[dict]) -> tuple[torch.Tensor, ...]:
@@ -62,12 +84,12 @@ def _batch(items: list[dict]) -> tuple[torch.Tensor, ...]:
         clauses[k, : len(it["clauses"])] = it["clauses"]
         steps[k, : len(it["steps"])] = it["steps"]
     return (torch.stack([it["answer"] for it in items]), clauses, torch.tensor([it["story"] for it in items]),
-            torch.tensor([it["competency"] for it in items]), steps)
+            torch.tensor([it["competency"] for it in items]), steps, torch.tensor([max(len(it["spans"]), 1) for it in items]))
 
 
 def loss_of(heads: StoryHeads, items: list[dict]) -> torch.Tensor:
-    answer, clauses, story, competency, steps = _batch(items)
-    story_logits, competency_logits, step_logits = heads(answer, clauses)
+    answer, clauses, story, competency, steps, n_clauses = _batch(items)
+    story_logits, competency_logits, step_logits = heads(answer, clauses, n_clauses)
     loss = F.cross_entropy(story_logits, story, ignore_index=-100) + F.cross_entropy(competency_logits, competency, ignore_index=-100)
     known = steps >= 0
     if known.any():
@@ -76,36 +98,54 @@ def loss_of(heads: StoryHeads, items: list[dict]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(heads: StoryHeads, items: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def predict(heads: StoryHeads, items: list[dict], records: list[dict] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per item (story type logits, competency logits, step probabilities per clause); with ``records`` (their
+    answers and questions) the heads' text model is added, as the scorer does."""
     heads.eval()
     out = []
     for start in range(0, len(items), 128):
         chunk = items[start:start + 128]
-        answer, clauses, *_ = _batch(chunk)
-        s, c, st = heads(answer, clauses)
-        out += [(s[k].numpy(), c[k].numpy(), st[k, : len(it["spans"])].sigmoid().numpy()) for k, it in enumerate(chunk)]
+        answer, clauses, *_, n_clauses = _batch(chunk)
+        s, c, st = heads(answer, clauses, n_clauses)
+        s, c = s.numpy(), c.numpy()
+        if records is not None:
+            part = records[start:start + 128]
+            s, c = heads.story_logits(s, c, [r["answer"] for r in part], [r.get("question") for r in part])
+        out += [(s[k], c[k], st[k, : len(it["spans"])].sigmoid().numpy()) for k, it in enumerate(chunk)]
     return out
+
+
+TEXT_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 100.0)
+
+
+def fit_text(heads: StoryHeads, train: list[dict], dev: list[dict], dev_items: list[dict]) -> dict:
+    """Fit the heads' text model on the training originals and choose on dev what its log-probabilities weigh beside
+    the heads' (story type accuracy, competency top-1; ties to the smaller weight). Returns the dev accuracy per weight."""
+    heads.text = StoryText.fit([r for r in train if "derived" not in r])
+    gold_story = np.array([it["story"] for it in dev_items])
+    gold_comp = np.array([it["competency"] for it in dev_items])
+    tried = {"story_type": {}, "competency": {}}
+    for w in TEXT_WEIGHT_GRID:
+        heads.text.weights = {"story_type": w, "competency": w}
+        preds = predict(heads, dev_items, dev)
+        tried["story_type"][w] = float(np.mean([int(np.argmax(s)) == g for (s, _, _), g in zip(preds, gold_story)]))
+        tried["competency"][w] = float(np.mean([int(np.argmax(c)) == g for (_, c, _), g in zip(preds, gold_comp)]))
+    heads.text.weights = {k: max(TEXT_WEIGHT_GRID, key=lambda w: (acc[w], -w)) for k, acc in tried.items()}
+    logger.info("story text model: weights %s chosen on dev from %s", heads.text.weights, tried)
+    return {k: {str(w): a for w, a in acc.items()} for k, acc in tried.items()}
 
 
 def step_char_f1(records: list[dict], items: list[dict], step_probs: list[np.ndarray]) -> dict[str, float]:
     """Per step, character F1 (whitespace ignored) of the clauses predicted (p >= 0.5) against the annotated spans."""
     counts = {step: np.zeros(3) for step in FAILURE_STEPS}  # tp, fp, fn
     for rec, it, probs in zip(records, items, step_probs):
-        gold_spans = step_spans(rec)
-        if gold_spans is None:
+        gold = step_spans(rec)
+        if gold is None:
             continue
-        text = rec["answer"]
-        content = np.array([not c.isspace() for c in text])
-        for k, step in enumerate(FAILURE_STEPS):
-            gold = np.zeros(len(text), bool)
-            for s, e in gold_spans.get(step, []):
-                gold[s:e] = True
-            pred = np.zeros(len(text), bool)
-            for (s, e), p in zip(it["spans"], probs[:, k] if len(probs) else []):
-                if p >= 0.5:
-                    pred[s:e] = True
-            gold, pred = gold & content, pred & content
-            counts[step] += [np.sum(gold & pred), np.sum(pred & ~gold), np.sum(gold & ~pred)]
+        pred = {step: [span for span, p in zip(it["spans"], probs[:, k] if len(probs) else []) if p >= 0.5]
+                for k, step in enumerate(FAILURE_STEPS)}
+        for step, c in step_char_counts(rec["answer"], gold, pred).items():
+            counts[step] += c
     return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
 
 
@@ -124,11 +164,14 @@ def figures(records: list[dict], items: list[dict], preds: list[tuple]) -> dict:
     }
 
 
-def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 60, lr: float = 3e-3, batch_size: int = 128, seed: int = 42) -> tuple:
+def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 25, lr: float = 3e-3, batch_size: int = 128, seed: int = 42,
+        train_items: list[dict] | None = None) -> tuple:
     """(heads, dev figures every 5 epochs, the chosen epoch's): fitted on ``train``'s encoder states, kept at the epoch
-    best on dev (story type accuracy + competency top-1 + mean step F1)."""
+    best on dev (story type accuracy + competency top-1 + mean step F1); then the text model is fitted and weighed
+    (``fit_text``) and the chosen figures are the combination's."""
     torch.manual_seed(seed)
-    train_items, dev_items = encode(scorer, train), encode(scorer, dev)
+    train_items = encode(scorer, train) if train_items is None else train_items
+    dev_items = encode(scorer, dev)
     hidden = train_items[0]["answer"].size(-1) // 2
     heads = StoryHeads(hidden, train_items[0]["clauses"].size(-1) - 2 * hidden)
     optimizer = torch.optim.AdamW(heads.parameters(), lr=lr, weight_decay=0.01)
@@ -148,7 +191,10 @@ def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 60, lr: float 
             if score > best:
                 best, best_state, chosen = score, {k: v.clone() for k, v in heads.state_dict().items()}, history[-1]
     heads.load_state_dict(best_state)
-    return heads.eval(), history, chosen
+    heads.eval()
+    chosen = dict(chosen, text_weights_tried=fit_text(heads, train, dev, dev_items))
+    chosen.update(figures(dev, dev_items, predict(heads, dev_items, dev)), text_weights=heads.text.weights)
+    return heads, history, chosen
 
 
 def baselines(train: list[dict], records: list[dict], clauses_of) -> dict:
@@ -169,11 +215,15 @@ def baselines(train: list[dict], records: list[dict], clauses_of) -> dict:
         spans = clauses_of(r["answer"])
         clause_texts += [r["answer"][a:b] for a, b in spans]
         targets += clause_step_targets(step_spans(r), spans)
-    cvec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(clause_texts)
-    y = np.array(targets)
-    x_clauses = cvec.transform(clause_texts)
-    step_models = [LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced").fit(x_clauses, y[:, k])
-                   if len(set(y[:, k])) > 1 else _Constant(float(y[0, k])) for k in range(len(FAILURE_STEPS))]
+    if clause_texts:
+        cvec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(clause_texts)
+        y = np.array(targets)
+        x_clauses = cvec.transform(clause_texts)
+        step_models = [LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced").fit(x_clauses, y[:, k])
+                       if len(set(y[:, k])) > 1 else _Constant(float(y[0, k])) for k in range(len(FAILURE_STEPS))]
+    else:  # no training answer annotated for steps: the baseline never marks one
+        cvec = TfidfVectorizer().fit(["none"])
+        step_models = [_Constant(0.0)] * len(FAILURE_STEPS)
     items, probs = [], []
     for r in records:
         spans = clauses_of(r["answer"])
@@ -213,7 +263,7 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 60, with_baselines: bool = True) -> dict:
+def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 25, with_baselines: bool = True) -> dict:
     from star_scorer.scorer import StarScorer, resolve_model_dir
     from star_scorer.text import clause_spans
 
@@ -231,7 +281,7 @@ def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epoch
         if not records:
             continue
         items = encode(scorer, records)
-        results[Path(path).stem] = {"model": figures(records, items, predict(heads, items))}
+        results[Path(path).stem] = {"model": figures(records, items, predict(heads, items, records))}
         if with_baselines:
             results[Path(path).stem]["baseline"] = baselines(train, records, clause_spans)
     report = directory / "story_figures.json"
@@ -248,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train", default="data/train.jsonl")
     parser.add_argument("--dev", default="data/dev.jsonl")
     parser.add_argument("--eval", nargs="*", default=["data/dev.jsonl", "data/test.jsonl", "data/other_writers.jsonl"])
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--no-baselines", action="store_true")
     args = parser.parse_args(argv)
     return run(args.model, args.train, args.dev, args.eval, args.epochs, not args.no_baselines)

@@ -57,17 +57,20 @@ def refit_heads(
     seed: int = 42,
     state_dropout: float = 0.1,
     on_epoch=None,
+    states: list[torch.Tensor] | None = None,
 ) -> dict:
     """Train the heads from scratch on cached encoder states; the encoder is not touched.
 
     Each head set is fitted on its own, from its own initialisation and batch order
     (seed + its index), so that their average is an ensemble. ``on_epoch(step,
     mean_loss)`` is called after each epoch of each set, ``step`` counting on across
-    sets (e.g. to log to MLflow).
+    sets (e.g. to log to MLflow). ``states``: the examples' ``cache_states``, when the caller has them
+    (training keeps them for the story heads).
     """
     device = next(model.parameters()).device
     started = time.time()
-    states = cache_states(model, examples, collator, device)
+    if states is None:
+        states = cache_states(model, examples, collator, device)
     cached = time.time() - started
     reset_heads(model, seed)
     losses = []

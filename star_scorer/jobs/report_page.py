@@ -18,7 +18,7 @@ import numpy as np
 
 from star_scorer import intervals
 from star_scorer.intervals import HEADLINE, Interval
-from star_scorer.labels import FACTS, NUM_SCORES, SECTION_LABELS, STAR_LABELS
+from star_scorer.labels import FACTS, FAILURE_STEPS, NUM_SCORES, SECTION_LABELS, STAR_LABELS
 
 FIGURE_NAMES = {"section_macro_f1": "section macro-F1 (S,T,A,R)", "qwk": "QWK", "exact": "exact", "within_one": "within one",
                 "facts_f1": "facts F1 (mean of T, B, NB, V)", "evidence_char_f1": "evidence char F1"}
@@ -235,6 +235,8 @@ def headline_table(this: dict, champion: dict | None, baselines: dict | None, hu
         rows.append([f"champion ({esc(champion['label'])})"] + [fmt_iv(champion["figures"]["intervals"][f]) for f in HEADLINE])
         rows.append(["change against the champion (paired)"] + [fmt_diff(champion["paired"][f]["difference"]) for f in HEADLINE])
     for name, figures in (baselines or {}).items():
+        if "qwk" not in figures:  # the story baseline: in the story table
+            continue
         points = _point_figures(figures)
         rows.append([f"baseline: {esc(name)}"] + [fmt(points[f]) for f in HEADLINE])
     if human:
@@ -302,7 +304,7 @@ def page(title: str, data_file: str, this: dict, records: list[dict], champion: 
          human: dict | None = None, rule: str | None = None, note: str | None = None, n_gallery: int = GALLERY) -> str:
     """The page. ``this`` and ``champion``: {"label", "predictions", "figures" (``set_figures``)}; ``champion`` also
     "paired" (``intervals.paired``, this model as the challenger)."""
-    from star_scorer.metrics import evaluate_predictions
+    from star_scorer.metrics import evaluate_predictions, story_metrics
 
     preds = this["predictions"]
     report = evaluate_predictions(records, preds)
@@ -334,6 +336,17 @@ def page(title: str, data_file: str, this: dict, records: list[dict], champion: 
     parts.append(table(["label", "precision", "recall", "F1"] + (["champion F1", "change"] if champion else []) + ["gold chars"], rows))
     parts.append(f"<p>Macro-F1 over {', '.join(STAR_LABELS)}: <b>{fmt_iv(iv['section_macro_f1'])}</b>; over all five "
                  f"{report['sections']['macro_f1_all5']:.3f}; character accuracy {report['sections']['char_accuracy']:.3f}.</p>")
+    story = story_metrics(records, preds)
+    if story:
+        head = ["system", "story type acc", "competency top-1", "top-2"] + [f"{step} F1" for step in FAILURE_STEPS]
+        systems = [("this model", story), ("baseline: TF-IDF + logistic regression", (baselines or {}).get("tfidf-lr story"))]
+        if champion:
+            systems.insert(1, ("champion", story_metrics(records, champion["predictions"])))
+        rows = [[name, fmt(f["story_type_accuracy"]), fmt(f["competency_top1"]), fmt(f["competency_top2"])]
+                + [fmt(f["step_char_f1"][step]) for step in FAILURE_STEPS] for name, f in systems if f]
+        parts += ["<h2>Story type, competency, failure steps</h2>", table(head, rows),
+                  f"<p>{story['n_answers']} answers labelled with a story type; step spans (character F1) over the "
+                  f"{story['n_step_annotated']} annotated for steps.</p>"]
     parts.append("<h2>Rubric facts and evidence</h2>")
     rows = []
     for fact in FACTS:

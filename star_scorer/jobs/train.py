@@ -32,7 +32,7 @@ from star_scorer.jobs import fit_story, promote, register
 from star_scorer.jobs.augment import augment_records
 from star_scorer.jobs.calibrate import calibrate_decoding
 from star_scorer.jobs.evaluate import write_report
-from star_scorer.jobs.refit import refit_heads
+from star_scorer.jobs.refit import cache_states, refit_heads
 from star_scorer.labels import SECTION_LABELS
 from star_scorer.metrics import evaluate_predictions
 from star_scorer.modeling import ScorerConfig, StarScorerModel
@@ -58,7 +58,7 @@ class ModelArguments:
     unit_loss_weight: float = field(default=1.0, metadata={"help": "weight of the auxiliary unit-level section loss"})
     units: str = field(default="sentences", metadata={"help": "what the unit GRU reads: sentences (long ones chunked) or clauses"})
     head_sets: int = field(default=1, metadata={"help": "copies of the heads refit independently in stage 2 and averaged (needs head_refit_epochs)"})
-    head_refit_epochs: int = field(default=10, metadata={"help": "after fine-tuning, refit the heads on cached encoder states for this many epochs (0: off)"})
+    head_refit_epochs: int = field(default=6, metadata={"help": "after fine-tuning, refit the heads on cached encoder states for this many epochs (0: off)"})
     head_refit_lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head refit (one-cycle)"})
 
 
@@ -93,7 +93,7 @@ class RunArguments:
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
-    story_epochs: int = field(default=60, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
+    story_epochs: int = field(default=25, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
     fact_calibration_file: str = field(
         default="",
         metadata={"help": "labelled JSONL (never trained on) whose fact F1 picks the fact offsets at decoding; '' or missing: dev"},
@@ -325,15 +325,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         train_output = trainer.train()
         model = trainer.model
         model.active_heads = None
+        story_items = None  # the story heads read the states stage 2 caches: one encoder pass over the training answers
         if model_args.head_refit_epochs > 0:
             refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units)
                                          for r in refit_copies]
+            states = cache_states(model, refit_examples, collator, training_args.device)
             refit = refit_heads(
                 model, refit_examples, collator, model_args.head_refit_epochs, model_args.head_refit_lr,
                 batch_size=training_args.per_device_train_batch_size * 2, seed=training_args.seed,
-                on_epoch=lambda epoch, loss: mlflow.log_metric("refit_loss", loss, step=epoch),
+                on_epoch=lambda epoch, loss: mlflow.log_metric("refit_loss", loss, step=epoch), states=states,
             )
             mlflow.log_metrics(refit)
+            if run_args.story_epochs > 0:
+                story_items = fit_story.items_from_states(train_records + refit_copies, refit_examples, states)
+            del states
         if run_args.calibrate_decoding:
             fact_records = None
             if run_args.fact_calibration_file and Path(run_args.fact_calibration_file).exists():
@@ -361,7 +366,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         mlflow.log_metrics(final)
         if run_args.story_epochs > 0:  # story type, competency and failure steps, on the fine-tuned encoder's states
             heads, history, chosen = fit_story.fit(scorer, load_jsonl(data_args.train_file), dev_records, epochs=run_args.story_epochs,
-                                                   seed=training_args.seed)
+                                                   seed=training_args.seed, train_items=story_items)
             heads.save(model_dir, {"train_file": data_args.train_file, "dev_file": data_args.dev_file, "chosen": chosen, "history": history})
             final |= {"dev_story_type_accuracy": chosen["story_type_accuracy"], "dev_competency_top1": chosen["competency_top1"],
                       "dev_competency_top2": chosen["competency_top2"],

@@ -171,6 +171,12 @@ def run(train_file: str, eval_files: list[str], out_dir: Path, skip_existing: bo
                 "facts_f1": {f: rule_m["facts"][f]["f1"] for f in FACTS},
             },
         }
+        if any(r.get("story_type") for r in records):  # issue 17: story type, competency and steps from the words alone
+            from star_scorer.jobs.fit_story import baselines as story_baselines
+            from star_scorer.labels import STORY_TYPES
+            from star_scorer.text import clause_spans
+
+            figures["tfidf-lr story"] = story_baselines(train, [r for r in records if r.get("story_type") in STORY_TYPES], clause_spans)
         (out_dir / f"{data_name(path)}.json").write_text(json.dumps(figures, indent=2))
         results[data_name(path)] = figures
         logger.info("%s: %s", path, json.dumps(figures))

@@ -4,6 +4,8 @@ import json
 import shutil
 
 import jsonschema
+import numpy as np
+import pytest
 from helpers import FIXTURES, read_jsonl
 
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS
@@ -42,9 +44,12 @@ def test_fit_story_saves_heads_that_the_scorer_uses_and_reports_beside_baselines
     assert set(figures["model"]["step_char_f1"]) == set(FAILURE_STEPS)
     assert 0 <= figures["model"]["competency_top1"] <= figures["model"]["competency_top2"] <= 1
 
+    assert (model / "story_text.json").exists() and (model / "story_text.safetensors").exists()
     scorer = StarScorer.load(model)
-    assert scorer.story_heads is not None
+    assert scorer.story_heads is not None and scorer.story_heads.text is not None
     rows = scorer.score_rows([{"id": r["id"], "answer": r["answer"]} for r in records[:3]])
+    asked = scorer.score_rows([{"id": r["id"], "answer": r["answer"], "question": r["question"]} for r in records[:3]])
+    assert [row["sections"] for row in asked] == [row["sections"] for row in rows]  # the question reaches the story alone
     schema = json.loads(SCHEMA_PATH.read_text())
     for row in rows:
         jsonschema.validate(row, schema)
@@ -53,3 +58,50 @@ def test_fit_story_saves_heads_that_the_scorer_uses_and_reports_beside_baselines
         assert abs(sum(story["story_type_probabilities"].values()) - 1) < 1e-3
         for step in story["failure_steps"].values():
             assert all(set(span) == {"start", "end", "text", "probability"} for span in step["spans"])
+
+
+def _story_records() -> list[dict]:
+    """Two answers per competency, each question naming its own topic, every story type present."""
+    topics = {c: c.replace("_", " ") for c in COMPETENCIES}
+    kinds = ["success", "failure", "lesson"]
+    return [{"question": f"Tell me about {topics[c]} at work, the {topics[c]} story", "answer": f"I handled the {topics[c]} part {k} with care",
+             "competency": c, "story_type": kinds[(i + k) % 3]} for i, c in enumerate(COMPETENCIES) for k in range(2)]
+
+
+def test_story_text_reads_the_question_and_keeps_its_figures_through_save_and_load(tmp_path):
+    from star_scorer.story import StoryHeads, StoryText
+
+    text = StoryText.fit(_story_records())
+    text.weights = {"story_type": 0.5, "competency": 2.0}
+    answers = ["I fixed it over a weekend"] * 2
+    story, competency = text.log_probs(answers, ["Tell me about a conflict at work", "Tell me about mentoring at work"])
+    assert COMPETENCIES[int(competency[0].argmax())] == "conflict" and COMPETENCIES[int(competency[1].argmax())] == "mentoring"
+    assert abs(np.exp(story[0]).sum() - 1) < 1e-6
+    _, without = text.log_probs(answers)  # no question: the answer alone, the same for both
+    assert (without[0] == without[1]).all()
+
+    heads = StoryHeads(hidden=4, n_clause_features=2)
+    heads.text = text
+    heads.save(tmp_path)
+    loaded = StoryHeads.load(tmp_path)
+    assert loaded.text is not None and loaded.text.weights == text.weights
+    again = loaded.text.log_probs(answers, ["Tell me about a conflict at work", "Tell me about mentoring at work"])
+    assert abs(again[1] - competency).max() < 1e-5
+    zeros = np.zeros((2, 12))
+    _, combined = loaded.story_logits(np.zeros((2, 3)), zeros, answers, ["Tell me about a conflict at work", None])
+    assert abs(combined[0] - (2.0 * competency[0] - np.log(12))).max() < 1e-5
+
+
+def test_step_context_reads_an_answer_the_same_whatever_its_batch_pads():
+    import torch
+
+    from star_scorer.story import StoryHeads
+
+    torch.manual_seed(0)
+    heads = StoryHeads(hidden=8, n_clause_features=3).eval()
+    answers, clauses = torch.randn(2, 16), torch.randn(2, 5, 19)
+    _, _, batched = heads(answers, clauses, torch.tensor([5, 3]))
+    _, _, alone = heads(answers[1:], clauses[1:, :3], torch.tensor([3]))
+    assert torch.allclose(batched[1, :3], alone[0], atol=1e-5)
+    with pytest.raises(ValueError, match="expected context 'gru' or 'none'"):
+        StoryHeads(hidden=8, n_clause_features=3, context="lstm")

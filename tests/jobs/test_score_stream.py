@@ -121,11 +121,11 @@ def test_a_failing_batch_is_retried_row_by_row_that_batch_alone(trained, monkeyp
     forward = scorer._forward
     sizes = []
 
-    def failing(inputs):
+    def failing(inputs, *texts):
         sizes.append(len(inputs))
         if any(inp["window_input_ids"][0][1] == scorer.tokenizer.convert_tokens_to_ids("poison") for inp in inputs):
             raise RuntimeError("kernel fault")
-        return forward(inputs)
+        return forward(inputs, *texts)
 
     monkeypatch.setattr(scorer, "_forward", failing)
     out = scorer.score_rows(rows, max_windows=2)
