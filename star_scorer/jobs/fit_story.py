@@ -164,7 +164,7 @@ def figures(records: list[dict], items: list[dict], preds: list[tuple]) -> dict:
     }
 
 
-def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 25, lr: float = 3e-3, batch_size: int = 128, seed: int = 42,
+def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 15, lr: float = 3e-3, batch_size: int = 128, seed: int = 42,
         train_items: list[dict] | None = None) -> tuple:
     """(heads, dev figures every 5 epochs, the chosen epoch's): fitted on ``train``'s encoder states, kept at the epoch
     best on dev (story type accuracy + competency top-1 + mean step F1); then the text model is fitted and weighed
@@ -263,7 +263,7 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 25, with_baselines: bool = True) -> dict:
+def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 15, with_baselines: bool = True) -> dict:
     from star_scorer.scorer import StarScorer, resolve_model_dir
     from star_scorer.text import clause_spans
 
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train", default="data/train.jsonl")
     parser.add_argument("--dev", default="data/dev.jsonl")
     parser.add_argument("--eval", nargs="*", default=["data/dev.jsonl", "data/test.jsonl", "data/other_writers.jsonl"])
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--no-baselines", action="store_true")
     args = parser.parse_args(argv)
     return run(args.model, args.train, args.dev, args.eval, args.epochs, not args.no_baselines)

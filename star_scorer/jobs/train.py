@@ -93,7 +93,7 @@ class RunArguments:
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
-    story_epochs: int = field(default=25, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
+    story_epochs: int = field(default=15, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
     fact_calibration_file: str = field(
         default="",
         metadata={"help": "labelled JSONL (never trained on) whose fact F1 picks the fact offsets at decoding; '' or missing: dev"},
@@ -336,8 +336,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
                 on_epoch=lambda epoch, loss: mlflow.log_metric("refit_loss", loss, step=epoch), states=states,
             )
             mlflow.log_metrics(refit)
-            if run_args.story_epochs > 0:
-                story_items = fit_story.items_from_states(train_records + refit_copies, refit_examples, states)
+            if run_args.story_epochs > 0:  # the counterfactual copies change a Result only: the story heads skip them
+                kept = [i for i, r in enumerate(train_records + refit_copies) if "derived" not in r]
+                story_items = fit_story.items_from_states([(train_records + refit_copies)[i] for i in kept],
+                                                          [refit_examples[i] for i in kept], [states[i] for i in kept])
             del states
         if run_args.calibrate_decoding:
             fact_records = None
