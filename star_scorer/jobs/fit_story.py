@@ -124,12 +124,15 @@ def fit_text(heads: StoryHeads, train: list[dict], dev: list[dict], dev_items: l
     heads.text = StoryText.fit([r for r in train if "derived" not in r])
     gold_story = np.array([it["story"] for it in dev_items])
     gold_comp = np.array([it["competency"] for it in dev_items])
+    preds = predict(heads, dev_items)  # the heads and the text model read dev once; only their weighting varies
+    story = np.stack([s for s, _, _ in preds])
+    competency = np.stack([c for _, c, _ in preds])
+    text_story, text_comp = heads.text.log_probs([r["answer"] for r in dev], [r.get("question") for r in dev])
+    norm = lambda z: z - np.logaddexp.reduce(z, axis=1, keepdims=True)  # noqa: E731
     tried = {"story_type": {}, "competency": {}}
     for w in TEXT_WEIGHT_GRID:
-        heads.text.weights = {"story_type": w, "competency": w}
-        preds = predict(heads, dev_items, dev)
-        tried["story_type"][w] = float(np.mean([int(np.argmax(s)) == g for (s, _, _), g in zip(preds, gold_story)]))
-        tried["competency"][w] = float(np.mean([int(np.argmax(c)) == g for (_, c, _), g in zip(preds, gold_comp)]))
+        tried["story_type"][w] = float(np.mean((norm(story) + w * text_story).argmax(1) == gold_story))
+        tried["competency"][w] = float(np.mean((norm(competency) + w * text_comp).argmax(1) == gold_comp))
     heads.text.weights = {k: max(TEXT_WEIGHT_GRID, key=lambda w: (acc[w], -w)) for k, acc in tried.items()}
     logger.info("story text model: weights %s chosen on dev from %s", heads.text.weights, tried)
     return {k: {str(w): a for w, a in acc.items()} for k, acc in tried.items()}

@@ -337,9 +337,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             )
             mlflow.log_metrics(refit)
             if run_args.story_epochs > 0:  # the counterfactual copies change a Result only: the story heads skip them
-                kept = [i for i, r in enumerate(train_records + refit_copies) if "derived" not in r]
-                story_items = fit_story.items_from_states([(train_records + refit_copies)[i] for i in kept],
-                                                          [refit_examples[i] for i in kept], [states[i] for i in kept])
+                refit_records = train_records + refit_copies
+                kept = [i for i, r in enumerate(refit_records) if "derived" not in r]
+                story_items = fit_story.items_from_states([refit_records[i] for i in kept], [refit_examples[i] for i in kept],
+                                                          [states[i] for i in kept])
             del states
         if run_args.calibrate_decoding:
             fact_records = None
