@@ -20,21 +20,29 @@ from torch import nn
 
 from star_scorer.features import WindowCollator, window_batches
 from star_scorer.modeling import StarScorerModel, row_dropout
+from star_scorer.scorer import resolve_precision
 
 logger = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
 def cache_states(model: StarScorerModel, examples: list[dict], collator: WindowCollator, device, batch_windows: int = 32) -> list[torch.Tensor]:
-    """Each example's answer-level token states (float16, on CPU), in order."""
+    """Each example's answer-level token states (float16, on CPU), in order.
+
+    Where the device multiplies bf16 natively the pass runs under bf16 autocast: about twice as fast on
+    2 CPU cores, and the heads then learn from states like the ones ``StarScorer`` (bf16 there) gives them.
+    """
     model.eval()
+    device = torch.device(device)
+    bf16 = resolve_precision("auto", device) == "bf16"
     out: list[torch.Tensor] = []
     for batch in window_batches(range(len(examples)), [len(ex["window_input_ids"]) for ex in examples], batch_windows):
         b = collator([examples[i] for i in batch])
-        states = model.answer_states(
-            b["input_ids"].to(device), b["attention_mask"].to(device), b["answer_index"].to(device), b["token_pos"].to(device),
-            b["token_unit"].shape,
-        )
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            states = model.answer_states(
+                b["input_ids"].to(device), b["attention_mask"].to(device), b["answer_index"].to(device), b["token_pos"].to(device),
+                b["token_unit"].shape,
+            )
         for row, i in enumerate(batch):
             out.append(states[row, : len(examples[i]["token_unit"])].to("cpu", torch.float16))
     return out
