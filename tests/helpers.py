@@ -47,4 +47,5 @@ TINY_TRAIN_ARGS = [
     "--max_steps", "2", "--per_device_train_batch_size", "32",  # one step an epoch
     "--eval_strategy", "epoch", "--save_strategy", "epoch", "--load_best_model_at_end", "true",
     "--head_refit_epochs", "2", "--refit_augment_fraction", "0.5",
+    "--fact_calibration_file", str(FIXTURES / "answers.jsonl"),  # the score offsets read two sets, as with ../shared/realworld
 ]

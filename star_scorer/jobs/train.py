@@ -36,7 +36,7 @@ from star_scorer.jobs.refit import cache_states, refit_heads
 from star_scorer.labels import SECTION_LABELS
 from star_scorer.metrics import evaluate_predictions
 from star_scorer.modeling import ScorerConfig, StarScorerModel
-from star_scorer.paths import CONFIGS_DIR, DATA_DIR, MODELS_DIR, REGISTERED_MODEL_NAME, REPORTS_DIR
+from star_scorer.paths import CONFIGS_DIR, DATA_DIR, MODELS_DIR, PROJ_ROOT, REGISTERED_MODEL_NAME, REPORTS_DIR
 from star_scorer.scorer import StarScorer
 
 logger = logging.getLogger(__name__)
@@ -95,8 +95,9 @@ class RunArguments:
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
     story_epochs: int = field(default=15, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
     fact_calibration_file: str = field(
-        default="",
-        metadata={"help": "labelled JSONL (never trained on) whose fact F1 picks the fact offsets at decoding; '' or missing: dev"},
+        default="../shared/realworld/dev.jsonl",
+        metadata={"help": "labelled real answers (never trained on) that choose the fact offsets beside dev (jobs/calibrate.py); "
+                          "a relative path is from the project root; '' or missing: dev alone"},
     )
 
 
@@ -344,10 +345,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             del states
         if run_args.calibrate_decoding:
             fact_records = None
-            if run_args.fact_calibration_file and Path(run_args.fact_calibration_file).exists():
-                fact_records = load_jsonl(run_args.fact_calibration_file)
-            elif run_args.fact_calibration_file:
-                logger.warning("no %s here: fact offsets are chosen on dev", run_args.fact_calibration_file)
+            fact_file = PROJ_ROOT / run_args.fact_calibration_file if run_args.fact_calibration_file else None
+            if fact_file is not None and fact_file.exists():
+                fact_records = load_jsonl(fact_file)
+            elif fact_file is not None:
+                logger.warning("no %s here: fact offsets are chosen on dev alone", fact_file)
             calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records,
                                              fact_records=fact_records)
             mlflow.log_dict(calibration, "decoding_calibration.json")

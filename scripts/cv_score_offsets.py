@@ -1,0 +1,68 @@
+"""How much choosing the score's fact offsets on real answers is worth, measured on answers it did not see:
+``python scripts/cv_score_offsets.py MODEL [--real ../shared/realworld/dev.jsonl] [--dev data/dev.jsonl] [--repeats 5]``.
+
+The real-answer set is split in half by story (an answer and its variants stay together), ``repeats``
+times. Each half in turn chooses the T/B/NB offsets as ``make train`` does (``calibrate.choose_score_offsets``:
+the best QWK summed over dev and that half); the other half is scored with them and with dev's choice
+alone. Prints each fold and the mean held-out gain, so the in-sample figure of the chosen model can be read
+beside an honest one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from star_scorer.data import load_jsonl
+from star_scorer.jobs.calibrate import SCORE_FACTS, choose_score_offsets, result_fact_logits
+from star_scorer.scorer import StarScorer
+
+
+def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict, facts: list[str]) -> np.ndarray:
+    t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
+    nb = nb & b
+    return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
+
+
+def main(argv: list[str] | None = None) -> list[float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--real", default="../shared/realworld/dev.jsonl")
+    parser.add_argument("--dev", default="data/dev.jsonl")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    scorer = StarScorer.load(args.model)
+    scorer.config.fact_bias = {}
+    facts = list(scorer.config.facts)
+
+    def prepared(path: str):
+        records = load_jsonl(path)
+        texts = [r["answer"] for r in records]
+        logits, has = result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts)))
+        return np.array([r["result_quality"] for r in records]), logits, has, records
+
+    dev, real = prepared(args.dev), prepared(args.real)
+    dev_only, _ = choose_score_offsets([dev[:3]], facts)
+    stories = sorted({r["id"].rstrip("v") for r in real[3]})
+    gains = []
+    for repeat in range(args.repeats):
+        random.Random(repeat).shuffle(stories)
+        half = set(stories[: len(stories) // 2])
+        a = np.array([r["id"].rstrip("v") in half for r in real[3]])
+        for fit, held in ((a, ~a), (~a, a)):
+            chosen, _ = choose_score_offsets([dev[:3], (real[0][fit], real[1][fit], real[2][fit])], facts)
+            qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts), weights="quadratic")
+                   for name, o in (("joint", chosen), ("dev", dev_only))}
+            gains.append(qwk["joint"] - qwk["dev"])
+            print(f"repeat {repeat}: offsets {chosen}: held-out QWK {qwk['joint']:.3f} against {qwk['dev']:.3f} with dev's {dev_only}")
+    print(f"held-out QWK gain over {len(gains)} folds: mean {np.mean(gains):+.3f}, sd {np.std(gains):.3f}, "
+          f"{sum(g > 0 for g in gains)} above 0")
+    return gains
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)

@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+
+from star_scorer.jobs import calibrate
+from star_scorer.labels import FACTS, rubric_score
+
+RNG = np.random.default_rng(0)
+
+
+def _answers(n: int = 120) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Gold facts drawn at random, a Result in most answers, and clause logits that say them:
+    +2 when a fact holds, -2 when not, except B, whose logits all sit 2.5 too low (a shy head)."""
+    facts = RNG.random((n, len(FACTS))) < 0.5
+    has = RNG.random(n) < 0.9
+    gold = [rubric_score(bool(h), {"T": f[0], "B": f[1], "NB": f[1] and f[2]}) for f, h in zip(facts, has)]
+    logits = np.where(facts, 2.0, -2.0)
+    logits[:, FACTS.index("B")] -= 2.5
+    return gold, logits, has
+
+
+def test_score_offsets_undo_a_shy_fact_head_and_prefer_small_offsets():
+    offsets, qwk = calibrate.choose_score_offsets([_answers(), _answers()], list(FACTS))
+    # B's true clauses sit at -0.5 and its false ones at -4.5: 0.5 ... 2.5 all lift the first over 0 and not the
+    # second, and the smallest is kept; for T and NB any of -1.0 ... 1.5 is right, so 0
+    assert offsets == {"T": 0.0, "B": 0.5, "NB": 0.0}
+    assert qwk == 2.0  # both sets scored exactly
+
+
+def test_score_offsets_follow_the_rubric_not_each_fact():
+    # NB is never read without B: an NB offset alone cannot fix a B the head misses
+    gold, logits, has = _answers()
+    logits[:, FACTS.index("B")] = -5.0
+    offsets, qwk = calibrate.choose_score_offsets([(gold, logits, has)], list(FACTS))
+    assert qwk < 1.0 and set(offsets) == {"T", "B", "NB"}
+
+
+def test_training_chooses_the_score_offsets_on_dev_and_the_named_real_answers(trained):
+    root, _ = trained
+    model = root / "models" / "tiny"
+    saved = json.loads((model / "scorer_config.json").read_text())
+    assert set(saved["fact_bias"]) == set(FACTS)
+    assert all(saved["fact_bias"][f] in calibrate.FACT_BIAS for f in FACTS)
