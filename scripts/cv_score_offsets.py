@@ -18,14 +18,8 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from star_scorer.data import load_jsonl
-from star_scorer.jobs.calibrate import SCORE_FACTS, choose_score_offsets, result_fact_logits
+from star_scorer.jobs.calibrate import choose_score_offsets, result_fact_logits, rubric_scores
 from star_scorer.scorer import StarScorer
-
-
-def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict, facts: list[str]) -> np.ndarray:
-    t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
-    nb = nb & b
-    return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
 
 
 def main(argv: list[str] | None = None) -> list[float]:

@@ -17,9 +17,9 @@ on). Per-fact F1 was flat on dev, so its argmax moved from run to run; on the
 real answers a B offset 1.0 higher than dev's F1 choice lifted QWK by 0.056, and
 halves of them choosing for the other half gained 0.022 on average over dev
 alone (``scripts/cv_score_offsets.py``, docs/experiments.md session 11). V, which
-never moves the score, keeps its best
-F1 over the same sets. Last, how far a fact's evidence reaches over neighbouring
-clauses, by evidence character F1 (on the real answers when given).
+never moves the score, keeps its best F1 over the same sets. Last, how far a
+fact's evidence reaches over neighbouring clauses, by evidence character F1 (on
+the real answers when given).
 """
 
 from __future__ import annotations
@@ -162,20 +162,23 @@ def choose_score_offsets(sets: list[tuple[list[int], np.ndarray, np.ndarray]], f
     ((gold scores, ``result_fact_logits``) each); ties go to the smaller offsets. Returns them and that sum."""
     from sklearn.metrics import cohen_kappa_score
 
-    cols = [facts.index(f) for f in SCORE_FACTS]
     best: tuple = (-np.inf, 0.0, {})
-    for offsets in itertools.product(grid, repeat=len(SCORE_FACTS)):
-        total = 0.0
-        for gold, logits, has in sets:
-            t, b, nb = (logits[:, c] + o >= 0 for c, o in zip(cols, offsets))
-            nb = nb & b
-            pred = np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1)))
-            pred = np.where(has, pred, 0)
-            total += cohen_kappa_score(gold, pred, labels=list(range(5)), weights="quadratic")
-        key = (round(total, 9), -sum(abs(o) for o in offsets), dict(zip(SCORE_FACTS, offsets)))
+    for values in itertools.product(grid, repeat=len(SCORE_FACTS)):
+        offsets = dict(zip(SCORE_FACTS, values))
+        total = sum(cohen_kappa_score(gold, rubric_scores(logits, has, offsets, facts), labels=list(range(5)), weights="quadratic")
+                    for gold, logits, has in sets)
+        key = (round(total, 9), -sum(abs(v) for v in values), offsets)
         if key[:2] > best[:2]:
             best = key
     return best[2], float(best[0])
+
+
+def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict[str, float], facts: list[str]) -> np.ndarray:
+    """``labels.rubric_score`` over many answers at once: each answer's score when a fact holds at
+    ``result_fact_logits`` + its offset >= 0 (NB only with B), 0 where no clause is RESULT."""
+    t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
+    nb = nb & b
+    return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
 
 
 DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "evidence_extend")
