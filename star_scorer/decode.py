@@ -144,7 +144,8 @@ def quality_from_clauses(
     one clause of the Result makes it true); it holds at p >= 0.5, NB only with B. The score
     is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
     evidence is its best clause, widened over neighbouring RESULT clauses of the same
-    sentence whose probability is at least ``extend``. ``probabilities`` is the score's
+    sentence whose probability is at least ``extend``, then trimmed to the clause's own words
+    (``trim_evidence``). ``probabilities`` is the score's
     distribution under the facts' probabilities.
     """
     probs = 1.0 / (1.0 + np.exp(-np.asarray(clause_logits, dtype=float)[: len(clauses)]))
@@ -168,7 +169,7 @@ def quality_from_clauses(
             lo -= 1
         while hi + 1 < len(clauses) and in_result[hi + 1] and probs[hi + 1, k] >= extend and _same_sentence(text, clauses[hi], clauses[hi + 1]):
             hi += 1
-        start, end = clauses[lo][0], clauses[hi][1]
+        start, end = trim_evidence(text, clauses[lo][0], clauses[hi][1])
         evidence[name] = {"start": start, "end": end, "text": text[start:end], "probability": round(p[name], 4), "holds": holds[name]}
     distribution = score_distribution(p["T"], p["B"], min(p["NB"], p["B"]))
     return {
@@ -177,6 +178,29 @@ def quality_from_clauses(
         "facts": {name: round(p[name], 4) for name in fact_names},
         "evidence": evidence,
     }
+
+
+# what opens a clause without being part of what it says: connectives, fillers, and the lead-ins of an outcome
+_EVIDENCE_LEAD = re.compile(
+    r"(?:(?:in the end|at the end of the day|as a result|by the end|after that|in short|long story short|"
+    r"(?:so )?the (?:result|outcome) was(?: that)?|ultimately|finally|overall|eventually|afterwards|"
+    + "|".join(sorted(CLAUSE_OPENERS)) + r"|since|as|also|plus|uh|um|like|well|basically|honestly|actually)\b[\s,:;\-\u2014\u2013]*)+",
+    re.I,
+)
+_EVIDENCE_TAIL = re.compile(r"[\s,;:.!?\-\u2014\u2013]+$")
+
+
+def trim_evidence(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) without its leading connectives, fillers and outcome lead-ins ("and", "uh", "in the end,")
+    and its trailing punctuation: the words that make the fact true (LABELING.md: the evidence is that clause).
+    A span that is nothing but such words keeps them."""
+    lead = _EVIDENCE_LEAD.match(text, start, end)
+    if lead and any(c.isalnum() for c in text[lead.end() : end]):
+        start = lead.end()
+    tail = _EVIDENCE_TAIL.search(text, start, end)
+    if tail and tail.start() > start:
+        end = tail.start()
+    return start, end
 
 
 def _same_sentence(text: str, left: tuple[int, int], right: tuple[int, int]) -> bool:

@@ -254,7 +254,7 @@ class StarScorer:
             "missing_sections": [label for label in SCORED_SECTIONS if label not in found],
         }
         if story is not None:
-            out["story"] = decode_story(text, clauses, *story)
+            out["story"] = decode_story(text, clauses, *story, self.story_heads.step_thresholds if self.story_heads is not None else None)
         return out
 
 

@@ -96,6 +96,7 @@ class StoryHeads(nn.Module):
         return self.story(a), self.competency(a), self.clause_out(torch.cat([h, g.to(h.dtype)], -1))
 
     text: StoryText | None = None  # the words' model, added to the story type and competency heads when present
+    step_thresholds: dict[str, float] | None = None  # per step, the probability at which a clause shows it (0.5 when None)
 
     def story_logits(self, story: np.ndarray, competency: np.ndarray, answers: list[str],
                      questions: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +113,8 @@ class StoryHeads(nn.Module):
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(Path(directory) / WEIGHTS))
         if self.text is not None:
             self.text.save(directory)
-        config = self.dims | {"story_types": list(STORY_TYPES), "competencies": list(COMPETENCIES), "steps": list(FAILURE_STEPS)}
+        config = self.dims | {"story_types": list(STORY_TYPES), "competencies": list(COMPETENCIES), "steps": list(FAILURE_STEPS),
+                              "step_thresholds": self.step_thresholds}
         (Path(directory) / CONFIG).write_text(json.dumps(config | (extra or {}), indent=2))
 
     @classmethod
@@ -128,6 +130,7 @@ class StoryHeads(nn.Module):
         heads = cls(config["hidden"], config["n_clause_features"], config["inner"], config["dropout"], config.get("context", "none"))
         heads.load_state_dict(load_file(str(directory / WEIGHTS)))
         heads.text = StoryText.load(directory)
+        heads.step_thresholds = config.get("step_thresholds")
         return heads.eval()
 
 
@@ -241,15 +244,19 @@ def clause_step_targets(step_spans: dict[str, list[tuple[int, int]]] | None, cla
     return out
 
 
-def decode_story(text: str, clauses: list[tuple[int, int]], story_logits, competency_logits, step_logits) -> dict:
-    """The row's ``story``: type and competencies with probabilities, and each failure step with the clauses that show it."""
+def decode_story(text: str, clauses: list[tuple[int, int]], story_logits, competency_logits, step_logits,
+                 thresholds: dict[str, float] | None = None) -> dict:
+    """The row's ``story``: type and competencies with probabilities, and each failure step with the clauses that show it
+    (a clause shows a step at its ``thresholds`` probability, chosen on dev by ``fit_story``; 0.5 when None)."""
+    thresholds = thresholds or {}
     story = torch.as_tensor(story_logits).float().softmax(-1).tolist()
     competency = torch.as_tensor(competency_logits).float().softmax(-1).tolist()
     steps_p = torch.as_tensor(step_logits).float().sigmoid()[: len(clauses)]
     steps = {}
     for k, step in enumerate(FAILURE_STEPS):
         probs = steps_p[:, k].tolist() if len(clauses) else []
-        spans = [{"start": a, "end": b, "text": text[a:b], "probability": round(p, 4)} for (a, b), p in zip(clauses, probs) if p >= 0.5]
+        spans = [{"start": a, "end": b, "text": text[a:b], "probability": round(p, 4)} for (a, b), p in zip(clauses, probs)
+                 if p >= thresholds.get(step, 0.5)]
         steps[step] = {"present": bool(spans), "probability": round(max(probs, default=0.0), 4), "spans": _merge(spans, text)}
     best = max(range(len(STORY_TYPES)), key=story.__getitem__)
     ranked = sorted(range(len(COMPETENCIES)), key=lambda i: -competency[i])

@@ -48,7 +48,7 @@ CONNECTIVE = (None, 0.5, 1.0, 2.0)
 OPENER = (None, 0.5, 1.0, 2.0)
 TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
-EVIDENCE_EXTEND = (0.3, 0.5, 0.7, 1.01)  # 1.01: never beyond the best clause
+EVIDENCE_EXTEND = (0.3, 0.5, 0.6, 0.7, 0.8, 1.01)  # 1.01: never beyond the best clause
 FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 
 
@@ -122,11 +122,11 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     score_offsets, score_qwk = choose_score_offsets([([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)],
                                                     list(cfg.facts))
     cfg.fact_bias = {fact: max(FACT_BIAS, key=lambda b, f=fact: (fact_f1[b][f]["f1"], -abs(b))) for fact in cfg.facts} | score_offsets
-    evidence = {}
+    evidence = {}  # evidence char F1 summed over the sets, like the score's offsets: our writers' and real raters' spans
     for extend in EVIDENCE_EXTEND:
         cfg.evidence_extend = extend
-        preds = [scorer.decode(texts[i], *raw[i]) for i in range(len(texts))]
-        evidence[extend] = evidence_metrics(records, preds)["char_f1"]
+        evidence[extend] = sum(evidence_metrics(recs, [scorer.decode(txts[i], *rw[i]) for i in range(len(txts))])["char_f1"]
+                               for recs, txts, rw in fact_sets)
     cfg.evidence_extend = max(evidence, key=evidence.get)
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
               "connective": cfg.connective_penalty, "opener": cfg.opener_penalty, "label_bias": cfg.label_bias, "fact_bias": cfg.fact_bias,

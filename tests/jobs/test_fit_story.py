@@ -47,6 +47,13 @@ def test_fit_story_saves_heads_that_the_scorer_uses_and_reports_beside_baselines
     assert (model / "story_text.json").exists() and (model / "story_text.safetensors").exists()
     scorer = StarScorer.load(model)
     assert scorer.story_heads is not None and scorer.story_heads.text is not None
+    thresholds = scorer.story_heads.step_thresholds  # chosen on dev, saved with the heads
+    assert set(thresholds) == set(FAILURE_STEPS) and all(t in fit_story.STEP_THRESHOLDS for t in thresholds.values())
+    saved = json.loads((model / "story_heads.json").read_text())
+    assert saved["chosen"]["step_thresholds"] == thresholds and set(saved["chosen"]["step_thresholds_tried"]) == {
+        str(t) for t in fit_story.STEP_THRESHOLDS}
+    fit_story.run(str(model), str(data), str(data), [], thresholds_only=True)  # the heads kept, thresholds chosen again
+    assert StarScorer.load(model).story_heads.step_thresholds == thresholds
     rows = scorer.score_rows([{"id": r["id"], "answer": r["answer"]} for r in records[:3]])
     asked = scorer.score_rows([{"id": r["id"], "answer": r["answer"], "question": r["question"]} for r in records[:3]])
     assert [row["sections"] for row in asked] == [row["sections"] for row in rows]  # the question reaches the story alone
@@ -90,6 +97,22 @@ def test_story_text_reads_the_question_and_keeps_its_figures_through_save_and_lo
     zeros = np.zeros((2, 12))
     _, combined = loaded.story_logits(np.zeros((2, 3)), zeros, answers, ["Tell me about a conflict at work", None])
     assert abs(combined[0] - (2.0 * competency[0] - np.log(12))).max() < 1e-5
+
+
+def test_a_step_shows_where_its_clause_reaches_the_steps_threshold():
+    from star_scorer.story import decode_story
+
+    text = "The alert fired at night. I rolled the model back. We added a drift check."
+    clauses = [(0, 25), (26, 50), (51, 76)]
+    logits = np.full((3, 4), -5.0)
+    logits[0, 0] = np.log(0.3 / 0.7)  # detection at p 0.3
+    logits[2, 3] = np.log(0.6 / 0.4)  # prevention at p 0.6
+    story = (np.zeros(3), np.zeros(len(COMPETENCIES)), logits)
+    at_half = decode_story(text, clauses, *story)["failure_steps"]
+    assert not at_half["detection"]["present"] and at_half["prevention"]["spans"][0]["text"] == "We added a drift check."
+    lower = decode_story(text, clauses, *story, {"detection": 0.25, "prevention": 0.7})["failure_steps"]
+    assert lower["detection"]["spans"][0]["text"] == "The alert fired at night." and not lower["prevention"]["present"]
+    assert lower["detection"]["probability"] == pytest.approx(0.3, abs=1e-3)
 
 
 def test_step_context_reads_an_answer_the_same_whatever_its_batch_pads():

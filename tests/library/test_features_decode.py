@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from star_scorer.data import segment_spans
-from star_scorer.decode import RUN_ON, quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
+from star_scorer.decode import RUN_ON, quality_from_clauses, trim_evidence, spans_from_words, switch_penalties, viterbi, word_scores
 from star_scorer.features import (
     IGNORE_INDEX,
     NUMBER_FLAGS,
@@ -172,19 +172,34 @@ def test_quality_is_decided_by_the_result_clauses_and_shows_their_evidence():
     logits[2, 1:3] = 3.0  # B and NB in the queue clause
     q = quality_from_clauses(ANSWER, clauses, logits, sections, NAMES)
     assert q["score"] == 4
-    assert q["evidence"]["T"]["text"] == "Recall rose to 0.86," and q["evidence"]["T"]["holds"]
-    assert q["evidence"]["NB"]["text"] == "which cut the review queue by 40%."
+    assert q["evidence"]["T"]["text"] == "Recall rose to 0.86" and q["evidence"]["T"]["holds"]
+    assert q["evidence"]["NB"]["text"] == "cut the review queue by 40%"  # the clause's own words, no "which" or "."
     assert not q["evidence"]["V"]["holds"] and q["facts"]["V"] < 0.5
     assert abs(sum(q["probabilities"]) - 1.0) < 1e-3 and q["probabilities"][0] == 0.0
     assert int(np.argmax(q["probabilities"])) == 4
     # evidence widens over a neighbouring clause of the same sentence that is as sure
     logits[2, 0] = 2.0
     assert quality_from_clauses(ANSWER, clauses, logits, sections, NAMES)["evidence"]["T"]["text"] == (
-        "Recall rose to 0.86, which cut the review queue by 40%.")
+        "Recall rose to 0.86, which cut the review queue by 40%")
     # no RESULT section: score 0, no facts, no evidence, whatever the clauses say
     none = quality_from_clauses(ANSWER, clauses, logits, [{"label": "ACTION", "start": 0, "end": len(ANSWER)}], NAMES)
     assert none["score"] == 0 and none["probabilities"][0] == 1.0
     assert all(v == 0.0 for v in none["facts"].values()) and all(v is None for v in none["evidence"].values())
+
+
+@pytest.mark.parametrize(("span", "words"), [
+    ("and customer complaints fell noticeably.", "customer complaints fell noticeably"),
+    ("In the end, the small model kept 92% of its accuracy,", "the small model kept 92% of its accuracy"),
+    ("so the result was that churn fell 20%", "churn fell 20%"),
+    ("since uh user engagement went up", "user engagement went up"),
+    ("assets under review grew 10%", "assets under review grew 10%"),  # "as" only as a whole word
+    ("and so.", "and so"),  # nothing but lead-in words: kept, less its full stop
+])
+def test_evidence_is_trimmed_to_the_words_that_make_the_fact(span, words):
+    text = f"We shipped it. {span} Then we moved on."
+    start = text.index(span)
+    a, b = trim_evidence(text, start, start + len(span))
+    assert text[a:b] == words
 
 
 def test_nb_needs_b_and_v_never_moves_the_score():
