@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from star_scorer.labels import rubric_score
-from star_scorer.text import CLAUSE_OPENERS, MIN_CLAUSE_WORDS
+from star_scorer.text import CLAUSE_OPENERS, MIN_CLAUSE_WORDS, QUANTITY
 
 _WORD = re.compile(r"\S+")
 
@@ -134,6 +134,15 @@ def score_distribution(p_t: float, p_b: float, p_nb: float) -> list[float]:
     ]
 
 
+def fact_clauses(text: str, clauses: list[tuple[int, int]], fact_names: list[str]) -> np.ndarray:
+    """(clauses, facts): which clauses can make each fact true. NB only one that states a number
+    (``text.QUANTITY``: LABELING.md's NB is a downstream effect with a specific number); every clause for the rest."""
+    out = np.ones((len(clauses), len(fact_names)), dtype=bool)
+    if "NB" in fact_names:
+        out[:, fact_names.index("NB")] = [bool(QUANTITY.search(text[a:b])) for a, b in clauses]
+    return out
+
+
 def quality_from_clauses(
     text: str, clauses: list[tuple[int, int]], clause_logits: np.ndarray, sections: list[dict], fact_names: list[str],
     extend: float = 0.5,
@@ -141,7 +150,8 @@ def quality_from_clauses(
     """The 0-4 score, the rubric facts and each fact's evidence, from the clauses decoded as RESULT.
 
     A fact's probability is the best of the RESULT clauses' (LABELING.md: a fact holds when
-    one clause of the Result makes it true); it holds at p >= 0.5, NB only with B. The score
+    one clause of the Result makes it true); it holds at p >= 0.5, NB only with B, and only in
+    a clause that states a number (``text.QUANTITY``). The score
     is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
     evidence is its best clause, widened over neighbouring RESULT clauses of the same
     sentence whose probability is at least ``extend``, then trimmed to the clause's own words
@@ -149,6 +159,7 @@ def quality_from_clauses(
     distribution under the facts' probabilities.
     """
     probs = 1.0 / (1.0 + np.exp(-np.asarray(clause_logits, dtype=float)[: len(clauses)]))
+    decided = np.where(fact_clauses(text, clauses[: len(probs)], fact_names), probs, 0.0)  # ``probs`` still widens evidence
     in_result = result_clauses(clauses, sections, len(text))
     if not any(in_result):
         return {
@@ -158,8 +169,8 @@ def quality_from_clauses(
             "evidence": {name: None for name in fact_names},
         }
     rows = np.flatnonzero(in_result)
-    best = {name: rows[int(np.argmax(probs[rows, k]))] for k, name in enumerate(fact_names)}
-    p = {name: float(probs[best[name], k]) for k, name in enumerate(fact_names)}
+    best = {name: rows[int(np.argmax(decided[rows, k]))] for k, name in enumerate(fact_names)}
+    p = {name: float(decided[best[name], k]) for k, name in enumerate(fact_names)}
     holds = {name: p[name] >= 0.5 for name in fact_names}
     holds["NB"] = holds["NB"] and holds["B"]
     evidence = {}

@@ -115,6 +115,20 @@ NUMBER_FLAGS = {
 }
 N_CLAUSE_FEATURES = len(NUMBER_FLAGS) + 1
 
+# a specific number, as NB needs one (LABELING.md: digits, words, fractions or multiples, zero over a stated period;
+# "a couple of", "several", "hundreds of" and "noticeably" are loose quantity words, not numbers)
+QUANTITY = re.compile(
+    r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen)\b|"
+    r"%|\bper ?cent\b|\bpercentage points?\b|"
+    r"\b(?:half|halved|halving|third|thirds|quarter|quarters|fifth|fifths|tenth|tenths|twice|double|doubled|doubling|triple|"
+    r"tripled|quadrupled|\w+fold)\b|"
+    r"\b(?:a|an)\s+(?:extra\s+)?(?:second|minute|hour|day|week|month|quarter|year|sprint|shift)\b|"
+    r"[$\u20ac\u00a3]|\b(?:dollars?|euros?|pounds|bucks|\d+k)\b|"
+    r"\b(?:no|zero|none|not (?:a|one))\b.*\b(?:since|after|in the next|all (?:year|quarter|month))\b",
+    re.I,
+)
+
 
 def clause_features(text: str, clauses: list[tuple[int, int]]) -> list[list[float]]:
     """Per clause: a flag for each kind of number in it, and its length."""

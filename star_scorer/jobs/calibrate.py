@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from star_scorer.data import load_jsonl
-from star_scorer.decode import result_clauses
+from star_scorer.decode import fact_clauses, result_clauses
 from star_scorer.metrics import evidence_metrics, facts_metrics, section_metrics
 from star_scorer.modeling import ScorerConfig
 from star_scorer.paths import DATA_DIR, PROJ_ROOT
@@ -141,8 +141,9 @@ SCORE_FACTS = ("T", "B", "NB")  # the facts the rubric's score reads
 
 
 def result_fact_logits(scorer: StarScorer, texts: list[str], raw: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer, each fact's best logit over the clauses decoded as RESULT (offsets at 0), and whether
-    any clause is RESULT: what ``decode`` thresholds (a fact holds when logit + offset >= 0)."""
+    """Per answer, each fact's best logit over the clauses decoded as RESULT that can make it true
+    (``decode.fact_clauses``; offsets at 0), and whether any clause is RESULT: what ``decode`` thresholds (a fact
+    holds when logit + offset >= 0)."""
     facts = list(scorer.config.facts)
     logits = np.full((len(texts), len(facts)), -np.inf)
     has = np.zeros(len(texts), dtype=bool)
@@ -152,7 +153,8 @@ def result_fact_logits(scorer: StarScorer, texts: list[str], raw: dict) -> tuple
         rows = np.flatnonzero(result_clauses(clauses, sections, len(text)))
         if len(rows):
             has[i] = True
-            logits[i] = np.asarray(clause_logits, dtype=float)[rows].max(0)
+            found = np.asarray(clause_logits, dtype=float)[: len(clauses)]
+            logits[i] = np.where(fact_clauses(text, clauses, facts), found, -np.inf)[rows].max(0)
     return logits, has
 
 

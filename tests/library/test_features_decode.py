@@ -187,6 +187,24 @@ def test_quality_is_decided_by_the_result_clauses_and_shows_their_evidence():
     assert all(v == 0.0 for v in none["facts"].values()) and all(v is None for v in none["evidence"].values())
 
 
+@pytest.mark.parametrize(("effect", "quantified"), [
+    ("which cut the review queue by 40%.", True),
+    ("which cut the review queue by about a third.", True),
+    ("which cut the review queue by twelve tickets a day.", True),
+    ("which cut the review queue a lot.", False),
+    ("which cut the review queue by several tickets.", False),  # a loose quantity word is not a number
+])
+def test_nb_holds_only_in_a_clause_that_states_a_number(effect, quantified):
+    text = f"We retrained the model weekly. Recall rose to 0.86, {effect} I learned a lot."
+    clauses, sections = _clauses_and_sections(text, "Recall rose")
+    logits = np.full((len(clauses), 4), -4.0)
+    logits[1, 0] = 3.0
+    logits[2, 1:3] = 3.0  # the model says B and NB in the queue clause, whatever it says
+    q = quality_from_clauses(text, clauses, logits, sections, NAMES)
+    assert q["evidence"]["NB"]["holds"] is quantified and q["score"] == (4 if quantified else 3)
+    assert q["evidence"]["B"]["holds"]
+
+
 @pytest.mark.parametrize(("span", "words"), [
     ("and customer complaints fell noticeably.", "customer complaints fell noticeably"),
     ("In the end, the small model kept 92% of its accuracy,", "the small model kept 92% of its accuracy"),
