@@ -95,11 +95,12 @@ def clause_spans(text: str, max_words: int = 16) -> list[tuple[int, int]]:
     return spans
 
 
-_NUMBER_WORD = (
+_CARDINAL = (  # a number in words
     r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
-    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|"
-    r"million|millions|billion|dozen|dozens|couple"
+    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen"
 )
+_NUMBER_WORD = _CARDINAL + r"|hundreds|thousands|millions|dozens|couple"  # and the loose quantity words built on them
+_MONEY = r"[$\u20ac\u00a3]|\b(?:dollars?|euros?|pounds|bucks|\d+k)\b"
 NUMBER_FLAGS = {
     # what kind of number a clause holds, in any form (LABELING.md: digits, words, fractions, multiples)
     "digits": re.compile(r"\d"),
@@ -108,7 +109,7 @@ NUMBER_FLAGS = {
     "fraction_multiple": re.compile(
         r"\b(?:half|halved|halving|third|thirds|quarter|quarters|fifth|tenth|twice|double|doubled|doubling|triple|tripled|"
         r"quadrupled|\d+(?:\.\d+)?x|\w+fold|times (?:more|less|faster|fewer|as))\b", re.I),
-    "money": re.compile(r"[$\u20ac\u00a3]|\b(?:dollars?|euros?|pounds|bucks|\d+k)\b", re.I),
+    "money": re.compile(_MONEY, re.I),
     "time_count": re.compile(
         rf"\b(?:\d+(?:\.\d+)?|{_NUMBER_WORD}|a|an|few|several)\s+(?:more\s+|fewer\s+|extra\s+)?(?:seconds?|minutes?|hours?|days?|weeks?|"
         rf"months?|quarters?|years?|sprints?|shifts?)\b|\b(?:no|zero|none)\b.*\b(?:since|after|in the next|all (?:year|quarter|month))\b", re.I),
@@ -118,13 +119,12 @@ N_CLAUSE_FEATURES = len(NUMBER_FLAGS) + 1
 # a specific number, as NB needs one (LABELING.md: digits, words, fractions or multiples, zero over a stated period;
 # "a couple of", "several", "hundreds of" and "noticeably" are loose quantity words, not numbers)
 QUANTITY = re.compile(
-    r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
-    r"eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen)\b|"
+    rf"\d|\b(?:{_CARDINAL})\b|"
     r"%|\bper ?cent\b|\bpercentage points?\b|"
     r"\b(?:half|halved|halving|third|thirds|quarter|quarters|fifth|fifths|tenth|tenths|twice|double|doubled|doubling|triple|"
     r"tripled|quadrupled|\w+fold)\b|"
     r"\b(?:a|an)\s+(?:extra\s+)?(?:second|minute|hour|day|week|month|quarter|year|sprint|shift)\b|"
-    r"[$\u20ac\u00a3]|\b(?:dollars?|euros?|pounds|bucks|\d+k)\b|"
+    rf"{_MONEY}|"
     r"\b(?:no|zero|none|not (?:a|one))\b.*\b(?:since|after|in the next|all (?:year|quarter|month))\b",
     re.I,
 )
