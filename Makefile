@@ -51,7 +51,7 @@ lint: $(STAMP) ## ruff
 train: $(STAMP) $(TRAIN_DATA) ## fine-tune on data/train.jsonl, track in MLflow, register @challenger, promote it by the rule: make train [CONFIG=configs/gpu.yaml]
 	$(CLI) train --config $(CONFIG)
 
-score: $(STAMP) ## score a file, streaming: make score IN=answers.jsonl OUT=scored.parquet [MODEL=...] [RESUME=1] [CHUNK=512]
+score: $(STAMP) ## score a file, streaming: make score IN=answers.jsonl OUT=scored.parquet [MODEL=... (default @champion)] [RESUME=1] [CHUNK=512]
 	$(call need,IN,IN=answers.csv OUT=scored.parquet)$(call need,OUT,IN=answers.csv OUT=scored.parquet)
 	$(CLI) score --input $(IN) --output $(OUT) $(if $(MODEL),--model $(MODEL)) $(if $(RESUME),--resume) $(if $(CHUNK),--chunk-rows $(CHUNK))
 
@@ -73,7 +73,7 @@ evaluate: $(STAMP) $(TRAIN_DATA) ## report on labelled data, baselines beside: m
 report: $(STAMP) ## HTML reports with intervals, @champion beside, on every labelled set: make report [MODEL=...] [DATA=...]
 	$(CLI) report $(if $(MODEL),--model $(MODEL)) $(if $(filter command line environment,$(origin DATA)),--data $(DATA))
 
-promote: $(STAMP) ## move @champion to @challenger unless it is worse on realworld or dev beyond the intervals
+promote: $(STAMP) ## move @champion to @challenger unless it is worse on realworld or dev beyond the intervals, or worse at all on realworld
 	$(CLI) promote
 
 calibrate: $(STAMP) ## choose a model's decoding settings again on dev: make calibrate MODEL=models/... [FACTS=../shared/realworld/dev.jsonl] [REGISTER=star-scorer]

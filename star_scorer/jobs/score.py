@@ -93,6 +93,21 @@ def _sync(fh) -> None:
     os.fsync(fh.fileno())
 
 
+def default_model() -> str | None:
+    """What scores a dataset when no model is named: the version ``@champion`` points at when the tracking store has
+    one (the model the promotion rule let through, pinned so that a moving alias cannot change it mid-run), else None:
+    the newest folder under models/. A model just trained, but kept out by the rule, is not what scores by default."""
+    from star_scorer.jobs.promote import CHAMPION, alias_version
+    from star_scorer.paths import REGISTERED_MODEL_NAME
+    from star_scorer.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return None  # no store yet, and opening one would create it
+    version = alias_version(REGISTERED_MODEL_NAME, CHAMPION)
+    return f"models:/{REGISTERED_MODEL_NAME}/{version.version}" if version is not None else None
+
+
 def run(input_path: str, output_path: str, model: str | None = None, max_windows: int = 16, progress: bool = True,
         resume: bool = False, chunk_rows: int = CHUNK_ROWS, precision: str = "auto") -> dict:
     from tqdm import tqdm
@@ -113,6 +128,9 @@ def run(input_path: str, output_path: str, model: str | None = None, max_windows
     if not input_path.exists():
         raise FileNotFoundError(f"expected an input file at {input_path}, found nothing there")
 
+    if model is None:
+        model = default_model()
+        logger.info("no model named: scoring with %s", model or "the newest folder under models/ (no @champion registered)")
     scorer = StarScorer.load(model, precision=precision)
     expected = _fingerprint(input_path, scorer, chunk_rows)
     state = files.read_progress() if resume else None
@@ -202,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Score a file of interview answers (JSONL, CSV or Parquet), streaming and resumable.")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--model", default=None, help="model folder or models:/ URI (default: newest under models/, else @champion)")
+    parser.add_argument("--model", default=None, help="model folder or models:/ URI (default: the registered @champion, else the newest folder under models/)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run to the same --output from its last committed chunk")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows read, scored and committed at a time")
     parser.add_argument("--max-windows", type=int, default=16, help="encoder windows per forward pass (an answer of up to 254 tokens is one window)")

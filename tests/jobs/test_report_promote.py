@@ -46,12 +46,20 @@ def register_challenger(model_dir: Path) -> dict:
 def test_decide_promotes_unless_a_guarded_figure_is_worse_beyond_its_interval():
     tie = {"realworld-dev": {"section_macro_f1": Interval(-0.01, -0.03, 0.01), "qwk": Interval(0.02, -0.05, 0.09)}}
     assert promote.decide(tie) == (True, [])
-    loss = {"dev": {"section_macro_f1": Interval(0.01, -0.01, 0.03), "qwk": Interval(-0.08, -0.14, -0.02),
-                    "exact": Interval(-0.2, -0.3, -0.1)},  # exact is not guarded
-            "realworld-dev": {"section_macro_f1": Interval(0.0, 0.0, 0.0), "qwk": Interval(0.0, 0.0, 0.0)}}
+    loss = {"realworld-dev": {"section_macro_f1": Interval(0.0, 0.0, 0.0), "qwk": Interval(0.0, 0.0, 0.0)},
+            "dev": {"section_macro_f1": Interval(0.01, -0.01, 0.03), "qwk": Interval(-0.08, -0.14, -0.02),
+                    "exact": Interval(-0.2, -0.3, -0.1)}}  # exact is not guarded
     promoted, reasons = promote.decide(loss)
     assert not promoted and len(reasons) == 1 and reasons[0].startswith("dev: qwk -0.080")
     assert "entirely below 0" in promote.RULE and "first model" in promote.RULE
+    # within the intervals everywhere, but the first set's mean of the two figures falls: kept out (v14's case)
+    within = {"realworld-dev": {"section_macro_f1": Interval(-0.005, -0.02, 0.01), "qwk": Interval(-0.039, -0.10, 0.02)},
+              "dev": {"section_macro_f1": Interval(0.004, -0.01, 0.02), "qwk": Interval(0.01, -0.03, 0.05)}}
+    promoted, reasons = promote.decide(within)
+    assert not promoted and reasons == ["realworld-dev: the mean of section_macro_f1 and qwk falls by 0.022 "
+                                        "(section_macro_f1 -0.005, qwk -0.039)"]
+    # the same fall on a later set, within its intervals, is no loss: the first set is the one models are chosen on
+    assert promote.decide({"realworld-dev": within["dev"], "dev": within["realworld-dev"]}) == (True, [])
 
 
 def test_a_worse_challenger_is_not_promoted(trained, worse_model, tracking_uri):

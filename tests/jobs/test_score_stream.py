@@ -150,3 +150,15 @@ def test_every_output_row_follows_the_published_schema(model_dir, tmp_path, ext)
     assert got[4]["error"] and got[4]["result_quality"] is None
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(got[0] | {"feedback": [{"code": "made_up", "text": "x", "span": None}]}, schema)
+
+
+def test_no_model_named_scores_with_the_registered_champion(trained, tmp_path, monkeypatch):
+    """``make score`` without MODEL= takes the version @champion points at, not the newest folder under models/
+    (a model just trained but kept out by the promotion rule); with no store it falls back and creates none."""
+    src = _write(_answers(3), tmp_path / "in.jsonl")
+    assert score.default_model() == "models:/star-scorer/1"  # the session's tiny model, the store's first champion
+    score.run(str(src), str(tmp_path / "out.jsonl"), progress=False)
+    assert {r["model"] for r in read_jsonl(tmp_path / "out.jsonl")} == {"star-scorer v1"}
+    absent = tmp_path / "none" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{absent}")
+    assert score.default_model() is None and not absent.exists()
