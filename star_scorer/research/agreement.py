@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 
 from star_scorer.data import as_predictions, load_jsonl, parse_second_labels, second_records  # noqa: F401 - the tools' API
-from star_scorer.labels import FACTS, SECTION_LABELS, STAR_LABELS
+from star_scorer.labels import FACTS, FAILURE_STEPS, SECTION_LABELS, STAR_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,66 @@ def run(data: str, second: str, model: str | None = None, baseline_train: str | 
     return {"data": data, "second": second, "model": model, "n_answers": len(first), "pairs": pairs}
 
 
+def parse_step_labels(folder: Path) -> dict[str, dict[str, list[str]]]:
+    """A second annotator's failure steps (``data/briefs/steps-second.md``): every ``*.txt`` under ``folder`` holds
+    blocks ``=== <id>``, ``steps: <names or none>``, ``step <name>: <verbatim text>``. Returns id -> {step: texts}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for path in sorted(Path(folder).glob("*.txt")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith("=== "):
+                current = out.setdefault(line[4:].strip(), {})
+            elif line.startswith("step ") and current is not None:
+                name, _, text = line[5:].partition(": ")
+                if name not in FAILURE_STEPS or not text.strip():
+                    raise ValueError(f"{path}:{n}: expected 'step <{'|'.join(FAILURE_STEPS)}>: <text>', found {line[:60]!r}")
+                current.setdefault(name, []).append(text.strip())
+            elif line.strip() and not line.startswith("steps: "):
+                raise ValueError(f"{path}:{n}: expected '=== <id>', 'steps: ...' or 'step <name>: <text>', found {line[:60]!r}")
+    return out
+
+
+def _step_f1(records: list[dict], reference: list[dict[str, list[tuple[int, int]]]],
+             predicted: list[dict[str, list[tuple[int, int]]]]) -> dict[str, float]:
+    from star_scorer.metrics import step_char_counts
+
+    counts = {step: [0, 0, 0] for step in FAILURE_STEPS}
+    for rec, ref, pred in zip(records, reference, predicted):
+        for step, (tp, fp, fn) in step_char_counts(rec["answer"], ref, pred).items():
+            counts[step] = [a + b for a, b in zip(counts[step], (tp, fp, fn))]
+    return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
+
+
+def step_agreement(first: list[dict], second_steps: dict[str, dict[str, list[str]]], model: str | None = None) -> dict:
+    """Failure-step character F1 of the second annotator against the first (the same figure ``make evaluate``
+    gives the model), and of the model against each, on the answers both annotated."""
+    from star_scorer.data import step_spans
+
+    records = [r for r in first if r["id"] in second_steps and r.get("failure_steps") is not None]
+    gold = [step_spans(r) for r in records]
+    other = [step_spans(dict(r, failure_steps=second_steps[r["id"]])) for r in records]
+    unmatched = sum(len(t) for r in records for t in second_steps[r["id"]].values()) - sum(
+        len(v) for spans in other for v in spans.values())
+    out = {"n_answers": len(records), "unmatched_texts": unmatched, "pairs": {"second vs first": _step_f1(records, gold, other)}}
+    if model:
+        from star_scorer.scorer import StarScorer
+
+        rows = StarScorer.load(model, precision="fp32").score_rows(records)
+        found = [{step: [(s["start"], s["end"]) for s in v["spans"]] for step, v in (row["story"] or {}).get("failure_steps", {}).items()}
+                 for row in rows]
+        out["pairs"] |= {"model vs first": _step_f1(records, gold, found), "model vs second": _step_f1(records, other, found)}
+    return out
+
+
+def step_markdown(result: dict) -> str:
+    lines = [f"## Failure steps ({result['n_answers']} answers annotated twice; {result['unmatched_texts']} second-annotator "
+             "texts not found in their answer)", "",
+             "| pair (predicted vs reference) | " + " | ".join(FAILURE_STEPS) + " | mean |", "|---" * (len(FAILURE_STEPS) + 2) + "|"]
+    for name, f1 in result["pairs"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{f1[s]:.3f}" for s in FAILURE_STEPS) + f" | {sum(f1.values()) / len(f1):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict) -> str:
     pairs = result["pairs"]
     slices = sorted({s for f in pairs.values() for s in f["slices"]})
@@ -104,10 +164,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default=None, help="also score this model against both annotators")
     parser.add_argument("--baselines", default=None, metavar="TRAIN_FILE",
                         help="also score the baselines (sentence TF-IDF+LR sections, rule scorer), fitted on this file")
+    parser.add_argument("--steps", type=Path, default=None,
+                        help="folder of a second annotator's failure steps (*.txt; default: <--second>-steps when it exists)")
     parser.add_argument("--out", type=Path, default=None, help="write report.md and agreement.json into this folder")
     args = parser.parse_args(argv)
     result = run(args.data, args.second, args.model, args.baselines)
     text = markdown(result)
+    steps_dir = args.steps or Path(str(args.second).rstrip("/") + "-steps")
+    if steps_dir.is_dir():
+        result["steps"] = step_agreement(load_jsonl(args.data), parse_step_labels(steps_dir), args.model)
+        text += "\n" + step_markdown(result["steps"])
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -87,3 +87,29 @@ def test_data_check_validates_second_labels_beside_their_split(tmp_path, records
     assert any("missing ['fx-0008']" in p for p in problems), problems
     write_second(tmp_path / "second_labels" / "test" / "a.txt", records[4:])
     assert not any("second_labels" in p for p in check(tmp_path, tmp_path / "no-raw"))
+
+
+def test_second_steps_are_scored_per_character_against_the_first(tmp_path, records):
+    """A second step annotator's file: detection the same text, mitigation a shorter part of the first's span, and a
+    prevention the first annotator did not mark; a text not in the answer is counted, not matched."""
+    first = dict(records[0], failure_steps={
+        "detection": ["Our parcel-delay model started flagging almost every order from one depot as late."],
+        "mitigation": ["I rolled back to the previous model, patched the timestamp parsing"]})
+    (tmp_path / "s1_steps.txt").write_text(
+        "=== fx-0001\nsteps: detection mitigation prevention\n"
+        "step detection: Our parcel-delay model started flagging almost every order from one depot as late.\n"
+        "step mitigation: I rolled back to the previous model\n"
+        "step prevention: added a drift alert on that feed\n"
+        "step prevention: a text the answer does not hold\n\n"
+        "=== fx-0002\nsteps: none\n")
+    second = agreement.parse_step_labels(tmp_path)
+    assert second["fx-0002"] == {} and len(second["fx-0001"]["prevention"]) == 2
+    out = agreement.step_agreement([first, records[1]], second)  # fx-0002 has no first step annotation: left out
+    f1 = out["pairs"]["second vs first"]
+    assert out["n_answers"] == 1 and out["unmatched_texts"] == 1
+    assert f1["detection"] == 1.0 and f1["diagnosis"] == 0.0 and f1["prevention"] == 0.0
+    short, full = nonspace("I rolled back to the previous model"), nonspace(first["failure_steps"]["mitigation"][0])
+    assert f1["mitigation"] == pytest.approx(2 * short / (short + full))
+    (tmp_path / "bad.txt").write_text("=== fx-0001\nstep repair: something\n")
+    with pytest.raises(ValueError, match="bad.txt:2: expected 'step <detection"):
+        agreement.parse_step_labels(tmp_path)
