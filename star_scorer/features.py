@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from star_scorer.data import evidence_spans
-from star_scorer.labels import FACTS, LABEL2ID
+from star_scorer.data import evidence_spans, step_spans
+from star_scorer.labels import FACTS, FAILURE_STEPS, LABEL2ID
 from star_scorer.text import (  # noqa: F401 - re-exported: the model's inputs are built from these
     N_CLAUSE_FEATURES,
     N_UNIT_FEATURES,
@@ -143,6 +143,34 @@ def clause_targets(record: dict, clauses: list[tuple[int, int]], chars: np.ndarr
     return is_result, targets
 
 
+def clause_step_targets(spans: dict[str, list[tuple[int, int]]] | None, clauses: list[tuple[int, int]]) -> list[list[float]]:
+    """Per clause, 1.0 for each step whose span covers at least half of the clause or of the span; -1 when the answer
+    was not annotated for steps (no loss)."""
+    if spans is None:
+        return [[-1.0] * len(FAILURE_STEPS) for _ in clauses]
+    out = []
+    for a, b in clauses:
+        row = []
+        for step in FAILURE_STEPS:
+            hit = 0.0
+            for s, e in spans.get(step, []):
+                overlap = min(b, e) - max(a, s)
+                if overlap > 0 and overlap >= 0.5 * min(b - a, e - s):
+                    hit = 1.0
+            row.append(hit)
+        out.append(row)
+    return out
+
+
+def record_step_spans(record: dict) -> dict[str, list[tuple[int, int]]] | None:
+    """``data.step_spans``, or None for a copy whose text changed (a transcript, a reorder) so that it no longer holds
+    every annotated step: no step loss there rather than a wrong one."""
+    steps = step_spans(record)
+    if steps is not None and sum(map(len, steps.values())) != sum(map(len, record["failure_steps"].values())):
+        return None
+    return steps
+
+
 def build_example(tokenizer, record: dict, max_length: int, stride: int, units: str = "sentences") -> dict:
     """A training example: one answer's windows with token and unit labels and Result targets."""
     enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride, units)
@@ -157,6 +185,7 @@ def build_example(tokenizer, record: dict, max_length: int, stride: int, units: 
         "clause_result": clause_result or [0],
         "clause_facts": clause_facts or [[-1.0] * len(FACTS)],
         "facts": [float(facts[k]) for k in FACTS],
+        "clause_steps": clause_step_targets(record_step_spans(record), clauses) or [[-1.0] * len(FAILURE_STEPS)],
     }
 
 
@@ -226,5 +255,7 @@ class WindowCollator:
             batch["clause_result"] = _pad([ex["clause_result"] for ex in examples], 0, torch.long)
             batch["clause_facts"] = _pad([ex["clause_facts"] for ex in examples], -1.0, torch.float)
             batch["facts"] = torch.tensor([ex["facts"] for ex in examples], dtype=torch.float)
+        if "clause_steps" in examples[0]:
+            batch["clause_steps"] = _pad([ex["clause_steps"] for ex in examples], -1.0, torch.float)
         return batch
 

@@ -13,7 +13,10 @@
   clauses (decided after decoding, over the clauses labelled RESULT) and the 0-4
   score follows from the facts by the rubric: padding a Result with more words
   adds clauses, not evidence. Trained per clause where the data names the
-  evidence, and through the max over gold RESULT clauses for every answer.
+  evidence, and through the max over gold RESULT clauses for every answer;
+- failure steps (``step_loss_weight`` > 0): each clause gets detection, diagnosis,
+  mitigation and prevention from the same clause inputs, trained where the data marks
+  steps, so that fine-tuning teaches the encoder what tells the steps apart.
 
 The heads can come in several sets (``head_sets``), fitted apart on the same
 encoder states and averaged: an ensemble at the cost of one encoder pass.
@@ -41,7 +44,7 @@ from transformers import AutoConfig, AutoModel
 from transformers.utils import ModelOutput
 
 from star_scorer.features import N_CLAUSE_FEATURES, N_UNIT_FEATURES
-from star_scorer.labels import FACTS, ID2LABEL, SECTION_LABELS
+from star_scorer.labels import FACTS, FAILURE_STEPS, ID2LABEL, SECTION_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class ScorerConfig:
     head_sets: int = 1  # independently refit copies of the heads, averaged (an ensemble over one encoder pass)
     section_class_weights: list | None = None  # None: plain cross-entropy
     facts_loss_weight: float = 0.5  # clause-level and answer-level fact losses, beside the section loss
+    step_loss_weight: float = 0.0  # clause-level failure-step loss (detection, diagnosis, mitigation, prevention) where the data
+    # marks steps, so the encoder learns what tells them apart; 0: no step head (models saved before it load unchanged)
     switch_penalty: float = 1.0  # decoding: log-prob cost of a new section mid-clause (calibrated on dev)
     clause_penalty: float = 0.5  # ... after a comma, semicolon, colon or dash
     sentence_penalty: float = 0.1  # ... after a sentence end
@@ -104,6 +109,7 @@ class ScorerOutput(ModelOutput):
     section_logits: torch.Tensor | None = None  # (answers, content tokens, labels)
     unit_logits: torch.Tensor | None = None  # (answers, units, labels)
     clause_logits: torch.Tensor | None = None  # (answers, clauses, facts)
+    step_logits: torch.Tensor | None = None  # (answers, clauses, failure steps), when the model has a step head
 
 
 class StarScorerModel(nn.Module):
@@ -178,10 +184,11 @@ class StarScorerModel(nn.Module):
         clause_result: torch.Tensor | None = None,
         clause_facts: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
+        clause_steps: torch.Tensor | None = None,
     ) -> ScorerOutput:
         tokens = self.answer_states(input_ids, attention_mask, answer_index, token_pos, token_unit.shape)
         return self.heads(tokens, token_unit, unit_features, token_clause, clause_features,
-                          labels, unit_labels, clause_result, clause_facts, facts)
+                          labels, unit_labels, clause_result, clause_facts, facts, clause_steps)
 
     def answer_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, answer_index: torch.Tensor, token_pos: torch.Tensor, shape
@@ -202,6 +209,7 @@ class StarScorerModel(nn.Module):
         clause_result: torch.Tensor | None = None,
         clause_facts: torch.Tensor | None = None,
         facts: torch.Tensor | None = None,
+        clause_steps: torch.Tensor | None = None,
     ) -> ScorerOutput:
         """Everything after the encoder, from answer-level token states (so the heads can be refit on cached states).
 
@@ -212,24 +220,29 @@ class StarScorerModel(nn.Module):
         outputs = [self.head_sets[k](tokens, token_unit, unit_features, token_clause, clause_features) for k in active]
         loss = None
         if labels is not None:
-            loss = torch.stack([self.loss(out, labels, unit_labels, clause_result, clause_facts, facts) for out in outputs]).mean()
+            loss = torch.stack([self.loss(out, labels, unit_labels, clause_result, clause_facts, facts, clause_steps)
+                                for out in outputs]).mean()
         if len(outputs) == 1:
-            section_logits, unit_logits, clause_logits = outputs[0]
+            section_logits, unit_logits, clause_logits, step_logits = outputs[0]
         else:
             section_logits, unit_logits = (
                 torch.stack([out[i].log_softmax(-1) for out in outputs]).mean(0) for i in (0, 1)
             )
             clause_logits = torch.stack([out[2] for out in outputs]).mean(0)
-        return ScorerOutput(loss=loss, section_logits=section_logits, unit_logits=unit_logits, clause_logits=clause_logits)
+            step_logits = torch.stack([out[3] for out in outputs]).mean(0) if outputs[0][3] is not None else None
+        return ScorerOutput(loss=loss, section_logits=section_logits, unit_logits=unit_logits, clause_logits=clause_logits,
+                            step_logits=step_logits)
 
-    def loss(self, outputs: tuple, labels, unit_labels=None, clause_result=None, clause_facts=None, facts=None) -> torch.Tensor:
-        """One head set's training loss: sections, units, and the facts per clause and per answer.
+    def loss(self, outputs: tuple, labels, unit_labels=None, clause_result=None, clause_facts=None, facts=None,
+             clause_steps=None) -> torch.Tensor:
+        """One head set's training loss: sections, units, the facts per clause and per answer, and the failure steps.
 
         Per clause: binary cross-entropy where the target is known (``clause_facts`` >= 0).
         Per answer: the answer's facts against the max of its gold RESULT clauses' logits
-        (answers without a RESULT have no facts to learn there).
+        (answers without a RESULT have no facts to learn there). Steps: binary cross-entropy per
+        clause of the answers annotated for steps (``clause_steps`` >= 0), when the model has a step head.
         """
-        section_logits, unit_logits, clause_logits = outputs
+        section_logits, unit_logits, clause_logits, step_logits = outputs
         config = self.scorer_config
         weight = self.class_weights.to(section_logits.dtype)
         n_labels = section_logits.size(-1)
@@ -248,6 +261,11 @@ class StarScorerModel(nn.Module):
                 masked = clause_logits.masked_fill(~clause_result.bool()[..., None], -1e4)
                 best = masked.max(1).values[has_result]
                 loss = loss + config.facts_loss_weight * F.binary_cross_entropy_with_logits(best, facts[has_result])
+        if step_logits is not None and clause_steps is not None:
+            known = clause_steps[:, : step_logits.size(1)] >= 0
+            if known.any():
+                steps = F.binary_cross_entropy_with_logits(step_logits[known], clause_steps[:, : step_logits.size(1)][known])
+                loss = loss + config.step_loss_weight * steps
         return loss
 
 
@@ -268,7 +286,13 @@ class HeadSet(nn.Module):
         # the rest of the Result, so a fact cannot be read off the Result's length
         self.clause_proj = nn.Sequential(nn.Linear(2 * hidden + config.clause_features, hidden), nn.GELU())
         self.clause_head = nn.Linear(hidden, len(config.facts))
-        for module in (self.section_head, self.unit_head, self.unit_proj[0], self.clause_proj[0], self.clause_head):
+        modules = [self.section_head, self.unit_head, self.unit_proj[0], self.clause_proj[0], self.clause_head]
+        self.step_head = None
+        if config.step_loss_weight > 0:  # the failure steps of a clause, from the same inputs as its facts, apart from them
+            self.step_head = nn.Sequential(nn.Linear(2 * hidden + config.clause_features, hidden), nn.GELU(),
+                                           nn.Linear(hidden, len(FAILURE_STEPS)))
+            modules += [self.step_head[0], self.step_head[2]]
+        for module in modules:
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
@@ -276,7 +300,7 @@ class HeadSet(nn.Module):
         self, tokens: torch.Tensor, token_unit: torch.Tensor, unit_features: torch.Tensor,
         token_clause: torch.Tensor, clause_features: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        """(section logits, unit logits, clause fact logits)."""
+        """(section logits, unit logits, clause fact logits, clause step logits or None)."""
         # units: mean of their tokens, read in order by a GRU over the whole answer
         units = pool_by_index(tokens, token_unit, unit_features.size(1))
         n_units = (token_unit.max(1).values + 1).clamp(min=1)
@@ -293,7 +317,8 @@ class HeadSet(nn.Module):
         clause_max = max_by_index(tokens, token_clause, n_clauses)
         clause_in = torch.cat([clause_mean, clause_max, clause_features.to(tokens.dtype)], -1)
         clause_logits = self.clause_head(self.dropout(self.clause_proj(self.dropout(clause_in))))
-        return section_logits, unit_logits, clause_logits
+        step_logits = self.step_head(self.dropout(clause_in)) if self.step_head is not None else None
+        return section_logits, unit_logits, clause_logits, step_logits
 
 
 class RowDropout(nn.Module):

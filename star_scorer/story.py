@@ -225,25 +225,6 @@ class StoryText:
                    config["weights"])
 
 
-def clause_step_targets(step_spans: dict[str, list[tuple[int, int]]] | None, clauses: list[tuple[int, int]]) -> list[list[float]]:
-    """Per clause, 1.0 for each step whose span covers at least half of the clause or of the span; -1 when the answer
-    was not annotated for steps (no loss)."""
-    if step_spans is None:
-        return [[-1.0] * len(FAILURE_STEPS) for _ in clauses]
-    out = []
-    for a, b in clauses:
-        row = []
-        for step in FAILURE_STEPS:
-            hit = 0.0
-            for s, e in step_spans.get(step, []):
-                overlap = min(b, e) - max(a, s)
-                if overlap > 0 and overlap >= 0.5 * min(b - a, e - s):
-                    hit = 1.0
-            row.append(hit)
-        out.append(row)
-    return out
-
-
 def decode_story(text: str, clauses: list[tuple[int, int]], story_logits, competency_logits, step_logits,
                  thresholds: dict[str, float] | None = None) -> dict:
     """The row's ``story``: type and competencies with probabilities, and each failure step with the clauses that show it

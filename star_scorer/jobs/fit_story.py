@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from star_scorer.data import load_jsonl, step_spans
-from star_scorer.features import answer_inputs, window_batches
+from star_scorer.features import answer_inputs, clause_step_targets, record_step_spans, window_batches
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
 from star_scorer.metrics import step_char_counts
-from star_scorer.story import StoryHeads, StoryText, answer_vectors, clause_step_targets, clause_vectors
+from star_scorer.story import StoryHeads, StoryText, answer_vectors, clause_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ def encode(scorer, records: list[dict], max_windows: int = 16) -> list[dict]:
 
 
 def _item(rec: dict, answer: torch.Tensor, clauses: torch.Tensor, spans: list[tuple[int, int]]) -> dict:
-    steps = step_spans(rec)
-    if steps is not None and sum(map(len, steps.values())) != sum(map(len, rec["failure_steps"].values())):
-        steps = None  # a copy whose text changed (a transcript, a reorder) no longer holds every step: no step loss
+    steps = record_step_spans(rec)
     return {
         "answer": answer, "clauses": clauses[: max(len(spans), 1)], "spans": spans,
         "story": STORY_TYPES.index(rec["story_type"]) if rec.get("story_type") in STORY_TYPES else -100,

@@ -115,7 +115,7 @@ def _fit_head_set(model, head_set, states, examples, collator, epochs, lr, batch
             b = {k: v.to(device) for k, v in b.items()}
             out = model.heads(
                 row_dropout(tokens, state_dropout), b["token_unit"], b["unit_features"], b["token_clause"], b["clause_features"],
-                b["labels"], b["unit_labels"], b["clause_result"], b["clause_facts"], b["facts"],
+                b["labels"], b["unit_labels"], b["clause_result"], b["clause_facts"], b["facts"], b.get("clause_steps"),
             )
             optimizer.zero_grad()
             out.loss.backward()

@@ -52,6 +52,7 @@ class ModelArguments:
     attention_dropout: float | None = field(default=0.0, metadata={"help": "the encoder's dropout on attention weights (None: its own config's)"})
     class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})
     facts_loss_weight: float = field(default=0.5, metadata={"help": "weight of the T/B/NB/V losses (per clause and per answer)"})
+    step_loss_weight: float = field(default=2.0, metadata={"help": "weight of the per-clause failure-step loss where steps are marked (0: no step head)"})
     head_lr_multiplier: float = field(default=10.0, metadata={"help": "new heads learn faster than the encoder"})
     freeze_layers: int = field(default=2, metadata={"help": "freeze the embeddings and this many lowest layers (-1: nothing frozen)"})
     switch_penalty: float = field(default=1.0, metadata={"help": "decoding cost of a section change between words"})
@@ -286,6 +287,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         attention_dropout=model_args.attention_dropout,
         section_class_weights=class_weights(examples, model_args.class_weight_power),
         facts_loss_weight=model_args.facts_loss_weight,
+        step_loss_weight=model_args.step_loss_weight,
         switch_penalty=model_args.switch_penalty,
         unit_loss_weight=model_args.unit_loss_weight,
         units=model_args.units,

@@ -102,3 +102,30 @@ def test_row_dropout_keeps_the_expected_value_and_drops_p(tiny_base):
     assert model.encoder.config.attention_probs_dropout_prob == 0.0
 
 
+
+
+def test_step_head_learns_the_marked_clauses_and_is_absent_by_default(tiny_base, tokenizer, records):
+    """With ``step_loss_weight`` the clauses of a failure story learn their marked steps (and the unmarked ones their
+    absence); answers not annotated for steps add nothing to the loss; without it there is no step head at all."""
+    assert _model(tiny_base).head_sets[0].step_head is None and _model(tiny_base)(**_batch(tokenizer, records[:2])).step_logits is None
+    failure = dict(records[0], failure_steps={
+        "diagnosis": ["compared the feature distributions with the training window and found the depot's scanner feed had switched time zones"],
+        "mitigation": ["I rolled back to the previous model, patched the timestamp parsing"],
+        "prevention": ["added a drift alert on that feed"]})
+    examples = [build_example(tokenizer, r, 48, 12) for r in (failure, records[1])]
+    assert examples[1]["clause_steps"] == [[-1.0] * 4] * len(examples[1]["clause_steps"])  # not annotated: no step loss
+    marked = torch.tensor(examples[0]["clause_steps"])
+    assert marked[:, 1:].sum(0).tolist() == [2.0, 2.0, 1.0] and marked[:, 0].sum() == 0  # clauses, not sentences
+    batch = WindowCollator(tokenizer.pad_token_id)(examples)
+    model = _model(tiny_base, step_loss_weight=1.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for _ in range(60):
+        loss = model(**batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        probs = model(**batch).step_logits.sigmoid()
+    known = batch["clause_steps"] >= 0
+    assert ((probs >= 0.5).float() == batch["clause_steps"])[known].float().mean().item() > 0.9
