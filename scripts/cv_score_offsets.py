@@ -36,20 +36,21 @@ def main(argv: list[str] | None = None) -> list[float]:
     def prepared(path: str):
         records = load_jsonl(path)
         texts = [r["answer"] for r in records]
-        logits, has = result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts)))
-        return np.array([r["result_quality"] for r in records]), logits, has, records
+        logits, has, support = result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts)))
+        return np.array([r["result_quality"] for r in records]), logits, has, support, records
 
     dev, real = prepared(args.dev), prepared(args.real)
-    dev_only, _ = choose_score_offsets([dev[:3]], facts)
-    stories = sorted({r["id"].rstrip("v") for r in real[3]})
+    dev_only, _ = choose_score_offsets([dev[:4]], facts)
+    stories = sorted({r["id"].rstrip("v") for r in real[4]})
     gains = []
     for repeat in range(args.repeats):
         random.Random(repeat).shuffle(stories)
         half = set(stories[: len(stories) // 2])
-        a = np.array([r["id"].rstrip("v") in half for r in real[3]])
+        a = np.array([r["id"].rstrip("v") in half for r in real[4]])
         for fit, held in ((a, ~a), (~a, a)):
-            chosen, _ = choose_score_offsets([dev[:3], (real[0][fit], real[1][fit], real[2][fit])], facts)
-            qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts), weights="quadratic")
+            chosen, _ = choose_score_offsets([dev[:4], tuple(x[fit] for x in real[:4])], facts)
+            qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts, real[3][held]),
+                                           weights="quadratic")
                    for name, o in (("joint", chosen), ("dev", dev_only))}
             gains.append(qwk["joint"] - qwk["dev"])
             print(f"repeat {repeat}: offsets {chosen}: held-out QWK {qwk['joint']:.3f} against {qwk['dev']:.3f} with dev's {dev_only}")

@@ -143,6 +143,17 @@ def fact_clauses(text: str, clauses: list[tuple[int, int]], fact_names: list[str
     return out
 
 
+def sentence_ids(text: str, clauses: list[tuple[int, int]]) -> np.ndarray:
+    """Per clause, the number of its sentence (a clause that ends a sentence closes it)."""
+    ends = [bool(_SENTENCE_END.search(text[a:b])) for a, b in clauses]
+    return np.concatenate([[0], np.cumsum(ends)[:-1]]).astype(int) if clauses else np.zeros(0, dtype=int)
+
+
+def sentence_best(values: np.ndarray, sentences: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``rows``, the largest of ``values`` over the ``rows`` in its sentence."""
+    return np.array([values[rows[sentences[rows] == sentences[r]]].max() for r in rows]) if len(rows) else values[rows]
+
+
 def quality_from_clauses(
     text: str, clauses: list[tuple[int, int]], clause_logits: np.ndarray, sections: list[dict], fact_names: list[str],
     extend: float = 0.5,
@@ -151,7 +162,8 @@ def quality_from_clauses(
 
     A fact's probability is the best of the RESULT clauses' (LABELING.md: a fact holds when
     one clause of the Result makes it true); it holds at p >= 0.5, NB only with B, and only in
-    a clause that states a number (``text.QUANTITY``). The score
+    a clause that states a number (``text.QUANTITY``) and whose sentence carries the B (LABELING.md: the downstream
+    effect carries the number; a clause's NB probability is at most the best B of its sentence). The score
     is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
     evidence is its best clause, widened over neighbouring RESULT clauses of the same
     sentence whose probability is at least ``extend``, then trimmed to the clause's own words
@@ -169,6 +181,9 @@ def quality_from_clauses(
             "evidence": {name: None for name in fact_names},
         }
     rows = np.flatnonzero(in_result)
+    if "NB" in fact_names and "B" in fact_names:
+        nb, b = fact_names.index("NB"), fact_names.index("B")
+        decided[rows, nb] = np.minimum(decided[rows, nb], sentence_best(probs[:, b], sentence_ids(text, clauses[: len(probs)]), rows))
     best = {name: rows[int(np.argmax(decided[rows, k]))] for k, name in enumerate(fact_names)}
     p = {name: float(decided[best[name], k]) for k, name in enumerate(fact_names)}
     holds = {name: p[name] >= 0.5 for name in fact_names}

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from star_scorer.data import load_jsonl
-from star_scorer.decode import fact_clauses, result_clauses
+from star_scorer.decode import fact_clauses, result_clauses, sentence_best, sentence_ids
 from star_scorer.metrics import evidence_metrics, facts_metrics, section_metrics
 from star_scorer.modeling import ScorerConfig
 from star_scorer.paths import DATA_DIR, PROJ_ROOT
@@ -140,45 +140,58 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
 SCORE_FACTS = ("T", "B", "NB")  # the facts the rubric's score reads
 
 
-def result_fact_logits(scorer: StarScorer, texts: list[str], raw: dict) -> tuple[np.ndarray, np.ndarray]:
+def result_fact_logits(scorer: StarScorer, texts: list[str], raw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per answer, each fact's best logit over the clauses decoded as RESULT that can make it true
-    (``decode.fact_clauses``; offsets at 0), and whether any clause is RESULT: what ``decode`` thresholds (a fact
-    holds when logit + offset >= 0)."""
+    (``decode.fact_clauses``; offsets at 0), whether any clause is RESULT, and NB's support: per RESULT clause that
+    states a number, its NB logit and the best B logit of its sentence (NB holds where both clear their offsets).
+    That is what ``decode`` thresholds (a fact holds when logit + offset >= 0)."""
     facts = list(scorer.config.facts)
     logits = np.full((len(texts), len(facts)), -np.inf)
     has = np.zeros(len(texts), dtype=bool)
+    nb_support = np.empty(len(texts), dtype=object)
+    nb, b = facts.index("NB"), facts.index("B")
     for i, text in enumerate(texts):
         _, clauses, _, clause_logits = raw[i][:4]
         sections = scorer.decode(text, *raw[i])["sections"]
         rows = np.flatnonzero(result_clauses(clauses, sections, len(text)))
+        nb_support[i] = np.zeros((0, 2))
         if len(rows):
             has[i] = True
             found = np.asarray(clause_logits, dtype=float)[: len(clauses)]
-            logits[i] = np.where(fact_clauses(text, clauses, facts), found, -np.inf)[rows].max(0)
-    return logits, has
+            allowed = np.where(fact_clauses(text, clauses, facts), found, -np.inf)
+            logits[i] = allowed[rows].max(0)
+            pairs = np.stack([allowed[rows, nb], sentence_best(found[:, b], sentence_ids(text, clauses), rows)], 1)
+            nb_support[i] = pairs[np.isfinite(pairs[:, 0])]
+    return logits, has, nb_support
 
 
-def choose_score_offsets(sets: list[tuple[list[int], np.ndarray, np.ndarray]], facts: list[str],
+def choose_score_offsets(sets: list[tuple], facts: list[str],
                          grid: tuple[float, ...] = FACT_BIAS) -> tuple[dict[str, float], float]:
     """T, B and NB offsets from ``grid`` whose rubric scores give the best QWK summed over ``sets``
-    ((gold scores, ``result_fact_logits``) each); ties go to the smaller offsets. Returns them and that sum."""
+    ((gold scores, *``result_fact_logits``) each; without NB's support, NB is read from ``logits``); ties go to the
+    smaller offsets. Returns them and that sum."""
     from sklearn.metrics import cohen_kappa_score
 
     best: tuple = (-np.inf, 0.0, {})
     for values in itertools.product(grid, repeat=len(SCORE_FACTS)):
         offsets = dict(zip(SCORE_FACTS, values))
-        total = sum(cohen_kappa_score(gold, rubric_scores(logits, has, offsets, facts), labels=list(range(5)), weights="quadratic")
-                    for gold, logits, has in sets)
+        total = sum(cohen_kappa_score(gold, rubric_scores(logits, has, offsets, facts, *support), labels=list(range(5)),
+                                      weights="quadratic")
+                    for gold, logits, has, *support in sets)
         key = (round(total, 9), -sum(abs(v) for v in values), offsets)
         if key[:2] > best[:2]:
             best = key
     return best[2], float(best[0])
 
 
-def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict[str, float], facts: list[str]) -> np.ndarray:
+def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict[str, float], facts: list[str],
+                  nb_support: np.ndarray | None = None) -> np.ndarray:
     """``labels.rubric_score`` over many answers at once: each answer's score when a fact holds at
-    ``result_fact_logits`` + its offset >= 0 (NB only with B), 0 where no clause is RESULT."""
+    ``result_fact_logits`` + its offset >= 0 (NB only with B; with ``nb_support``, only in a clause whose NB and whose
+    sentence's B both hold, as ``decode`` decides it), 0 where no clause is RESULT."""
     t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
+    if nb_support is not None:
+        nb = np.array([bool(np.any((p[:, 0] + offsets["NB"] >= 0) & (p[:, 1] + offsets["B"] >= 0))) for p in nb_support], dtype=bool)
     nb = nb & b
     return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
 

@@ -41,3 +41,21 @@ def test_training_chooses_the_score_offsets_on_dev_and_the_named_real_answers(tr
     saved = json.loads((model / "scorer_config.json").read_text())
     assert set(saved["fact_bias"]) == set(FACTS)
     assert all(saved["fact_bias"][f] in calibrate.FACT_BIAS for f in FACTS)
+
+
+def test_rubric_scores_read_nb_from_its_clauses_support():
+    """With NB's support, NB holds only where one clause's NB and its sentence's B both clear their offsets, as
+    ``decode`` decides it: the answer-level maxima alone would say NB for the second answer."""
+    names = list(FACTS)
+    logits = np.zeros((2, len(names)))
+    logits[:, names.index("T")] = 1.0
+    logits[:, names.index("B")] = 1.0
+    logits[:, names.index("NB")] = 1.0
+    support = np.empty(2, dtype=object)
+    support[0] = np.array([[1.0, 1.0]])  # NB and B in one sentence
+    support[1] = np.array([[1.0, -3.0]])  # NB beside a technical number; the B is in another sentence
+    offsets = {"T": 0.0, "B": 0.0, "NB": 0.0}
+    has = np.array([True, True])
+    assert calibrate.rubric_scores(logits, has, offsets, names).tolist() == [4, 4]
+    assert calibrate.rubric_scores(logits, has, offsets, names, support).tolist() == [4, 3]
+    assert calibrate.rubric_scores(logits, has, {"T": 0.0, "B": 3.0, "NB": 0.0}, names, support).tolist() == [4, 4]

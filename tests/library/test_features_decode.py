@@ -205,6 +205,23 @@ def test_nb_holds_only_in_a_clause_that_states_a_number(effect, quantified):
     assert q["evidence"]["B"]["holds"]
 
 
+def test_nb_needs_the_b_in_its_own_sentence():
+    """A number next to a technical outcome does not quantify a downstream effect told in another sentence
+    (LABELING.md: the effect carries the number); in the effect's own sentence it does."""
+    text = "We retrained the model weekly. Latency fell to 80 ms, which was 40% lower. Support was much happier. I learned a lot."
+    clauses, sections = _clauses_and_sections(text, "Latency fell")
+    texts = [text[a:b] for a, b in clauses]
+    logits = np.full((len(clauses), 4), -4.0)
+    logits[texts.index("Latency fell to 80 ms,"), 0] = 3.0  # T
+    logits[texts.index("which was 40% lower."), 2] = 3.0  # the model's NB sits on the technical sentence's number
+    logits[texts.index("Support was much happier."), 1] = 3.0  # B, unquantified, in the next sentence
+    q = quality_from_clauses(text, clauses, logits, sections, NAMES)
+    assert q["evidence"]["B"]["holds"] and not q["evidence"]["NB"]["holds"] and q["score"] == 3
+    logits[texts.index("Latency fell to 80 ms,"), 1] = 3.0  # B in the number's own sentence: NB holds
+    q = quality_from_clauses(text, clauses, logits, sections, NAMES)
+    assert q["evidence"]["NB"]["holds"] and q["evidence"]["NB"]["text"] == "was 40% lower" and q["score"] == 4
+
+
 @pytest.mark.parametrize(("span", "words"), [
     ("and customer complaints fell noticeably.", "customer complaints fell noticeably"),
     ("In the end, the small model kept 92% of its accuracy,", "the small model kept 92% of its accuracy"),
