@@ -38,6 +38,19 @@ def test_clause_facts_do_not_depend_on_the_batch_or_on_other_clauses(tiny_base, 
     torch.testing.assert_close(alone, together, atol=1e-5, rtol=1e-4)
 
 
+def _fitted(model, batch, steps: int = 60):
+    """``model`` trained on ``batch`` alone for ``steps`` AdamW steps, then its eval-mode output on it."""
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for _ in range(steps):
+        loss = model(**batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        return model(**batch)
+
+
 def test_clause_loss_learns_evidence_and_the_answer_level_max(tiny_base, tokenizer, records):
     """With evidence, the evidence clause learns the fact and the other RESULT clauses learn its absence."""
     model = _model(tiny_base)
@@ -46,15 +59,7 @@ def test_clause_loss_learns_evidence_and_the_answer_level_max(tiny_base, tokeniz
     examples = [build_example(tokenizer, r, 48, 12) for r in with_evidence]
     assert any(1.0 in [v for row in ex["clause_facts"] for v in row] for ex in examples)
     batch = WindowCollator(tokenizer.pad_token_id)(examples)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    for _ in range(60):
-        loss = model(**batch).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        probs = model(**batch).clause_logits.sigmoid()
+    probs = _fitted(model, batch).clause_logits.sigmoid()
     known = batch["clause_facts"] >= 0
     agree = ((probs >= 0.5).float() == batch["clause_facts"])[known].float().mean().item()
     assert agree > 0.9
@@ -118,14 +123,6 @@ def test_step_head_learns_the_marked_clauses_and_is_absent_by_default(tiny_base,
     assert marked[:, 1:].sum(0).tolist() == [2.0, 2.0, 1.0] and marked[:, 0].sum() == 0  # clauses, not sentences
     batch = WindowCollator(tokenizer.pad_token_id)(examples)
     model = _model(tiny_base, step_loss_weight=1.0)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    for _ in range(60):
-        loss = model(**batch).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        probs = model(**batch).step_logits.sigmoid()
+    probs = _fitted(model, batch).step_logits.sigmoid()
     known = batch["clause_steps"] >= 0
     assert ((probs >= 0.5).float() == batch["clause_steps"])[known].float().mean().item() > 0.9
