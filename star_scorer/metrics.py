@@ -171,6 +171,21 @@ def step_char_counts(text: str, gold: dict[str, list[tuple[int, int]]], pred: di
     return out
 
 
+def pooled_step_f1(texts: list[str], golds: list[dict[str, list[tuple[int, int]]]],
+                   preds: list[dict[str, list[tuple[int, int]]]]) -> dict[str, float]:
+    """Per failure step, character F1 of ``preds`` against ``golds`` (``step_char_counts`` summed over the answers)."""
+    counts = {step: np.zeros(3) for step in FAILURE_STEPS}  # tp, fp, fn
+    for text, gold, pred in zip(texts, golds, preds):
+        for step, c in step_char_counts(text, gold, pred).items():
+            counts[step] += c
+    return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
+
+
+def predicted_step_spans(row: dict) -> dict[str, list[tuple[int, int]]]:
+    """A scored row's failure-step spans as (start, end) per step ({} when the row has no story)."""
+    return {step: [(s["start"], s["end"]) for s in v["spans"]] for step, v in ((row or {}).get("story") or {}).get("failure_steps", {}).items()}
+
+
 def story_metrics(records: list[dict], predictions: list[dict]) -> dict | None:
     """Issue 17's figures from scored rows' ``story``: story type accuracy, competency top-1 and top-2 over the answers
     labelled with them; per failure step, character F1 of the predicted spans against the annotated ones, over the
@@ -179,22 +194,14 @@ def story_metrics(records: list[dict], predictions: list[dict]) -> dict | None:
     if not pairs:
         return None
     ranked = [list(p["story"]["competencies"]) for _, p in pairs]
-    counts = {step: np.zeros(3) for step in FAILURE_STEPS}
-    annotated = 0
-    for rec, pred in pairs:
-        gold = step_spans(rec)
-        if gold is None:
-            continue
-        annotated += 1
-        found = {step: [(s["start"], s["end"]) for s in v["spans"]] for step, v in pred["story"]["failure_steps"].items()}
-        for step, c in step_char_counts(rec["answer"], gold, found).items():
-            counts[step] += c
+    annotated = [(r, gold, p) for r, gold, p in ((r, step_spans(r), p) for r, p in pairs) if gold is not None]
     with_competency = [(r, k) for (r, _), k in zip(pairs, ranked) if r.get("competency") in COMPETENCIES]
     return {
         "n_answers": len(pairs),
-        "n_step_annotated": annotated,
+        "n_step_annotated": len(annotated),
         "story_type_accuracy": float(np.mean([p["story"]["story_type"] == r["story_type"] for r, p in pairs])),
         "competency_top1": float(np.mean([k[:1] == [r["competency"]] for r, k in with_competency])) if with_competency else None,
         "competency_top2": float(np.mean([r["competency"] in k[:2] for r, k in with_competency])) if with_competency else None,
-        "step_char_f1": {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()},
+        "step_char_f1": pooled_step_f1([r["answer"] for r, _, _ in annotated], [gold for _, gold, _ in annotated],
+                                       [predicted_step_spans(p) for _, _, p in annotated]),
     }

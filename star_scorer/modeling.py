@@ -262,10 +262,10 @@ class StarScorerModel(nn.Module):
                 best = masked.max(1).values[has_result]
                 loss = loss + config.facts_loss_weight * F.binary_cross_entropy_with_logits(best, facts[has_result])
         if step_logits is not None and clause_steps is not None:
-            known = clause_steps[:, : step_logits.size(1)] >= 0
+            targets = clause_steps[:, : step_logits.size(1)]
+            known = targets >= 0
             if known.any():
-                steps = F.binary_cross_entropy_with_logits(step_logits[known], clause_steps[:, : step_logits.size(1)][known])
-                loss = loss + config.step_loss_weight * steps
+                loss = loss + config.step_loss_weight * F.binary_cross_entropy_with_logits(step_logits[known], targets[known])
         return loss
 
 

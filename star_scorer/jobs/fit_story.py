@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from star_scorer.data import load_jsonl, step_spans
 from star_scorer.features import answer_inputs, clause_step_targets, record_step_spans, window_batches
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
-from star_scorer.metrics import step_char_counts
+from star_scorer.metrics import pooled_step_f1
 from star_scorer.story import StoryHeads, StoryText, answer_vectors, clause_vectors
 
 logger = logging.getLogger(__name__)
@@ -146,16 +146,16 @@ def step_char_f1(records: list[dict], items: list[dict], step_probs: list[np.nda
     """Per step, character F1 (whitespace ignored) of the clauses predicted (p >= the step's threshold, 0.5 when
     none is given) against the annotated spans."""
     thresholds = thresholds or {}
-    counts = {step: np.zeros(3) for step in FAILURE_STEPS}  # tp, fp, fn
+    texts, golds, preds = [], [], []
     for rec, it, probs in zip(records, items, step_probs):
         gold = step_spans(rec)
         if gold is None:
             continue
-        pred = {step: [span for span, p in zip(it["spans"], probs[:, k] if len(probs) else []) if p >= thresholds.get(step, 0.5)]
-                for k, step in enumerate(FAILURE_STEPS)}
-        for step, c in step_char_counts(rec["answer"], gold, pred).items():
-            counts[step] += c
-    return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
+        texts.append(rec["answer"])
+        golds.append(gold)
+        preds.append({step: [span for span, p in zip(it["spans"], probs[:, k] if len(probs) else []) if p >= thresholds.get(step, 0.5)]
+                      for k, step in enumerate(FAILURE_STEPS)})
+    return pooled_step_f1(texts, golds, preds)
 
 
 def choose_step_thresholds(heads: StoryHeads, dev: list[dict], dev_items: list[dict]) -> dict:

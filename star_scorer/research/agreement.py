@@ -91,35 +91,25 @@ def parse_step_labels(folder: Path) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def _step_f1(records: list[dict], reference: list[dict[str, list[tuple[int, int]]]],
-             predicted: list[dict[str, list[tuple[int, int]]]]) -> dict[str, float]:
-    from star_scorer.metrics import step_char_counts
-
-    counts = {step: [0, 0, 0] for step in FAILURE_STEPS}
-    for rec, ref, pred in zip(records, reference, predicted):
-        for step, (tp, fp, fn) in step_char_counts(rec["answer"], ref, pred).items():
-            counts[step] = [a + b for a, b in zip(counts[step], (tp, fp, fn))]
-    return {step: float(2 * tp / max(2 * tp + fp + fn, 1)) for step, (tp, fp, fn) in counts.items()}
-
-
 def step_agreement(first: list[dict], second_steps: dict[str, dict[str, list[str]]], model: str | None = None) -> dict:
     """Failure-step character F1 of the second annotator against the first (the same figure ``make evaluate``
     gives the model), and of the model against each, on the answers both annotated."""
     from star_scorer.data import step_spans
+    from star_scorer.metrics import pooled_step_f1, predicted_step_spans
 
     records = [r for r in first if r["id"] in second_steps and r.get("failure_steps") is not None]
     gold = [step_spans(r) for r in records]
     other = [step_spans(dict(r, failure_steps=second_steps[r["id"]])) for r in records]
     unmatched = sum(len(t) for r in records for t in second_steps[r["id"]].values()) - sum(
         len(v) for spans in other for v in spans.values())
-    out = {"n_answers": len(records), "unmatched_texts": unmatched, "pairs": {"second vs first": _step_f1(records, gold, other)}}
+    texts = [r["answer"] for r in records]
+    out = {"n_answers": len(records), "unmatched_texts": unmatched, "pairs": {"second vs first": pooled_step_f1(texts, gold, other)}}
     if model:
         from star_scorer.scorer import StarScorer
 
         rows = StarScorer.load(model, precision="fp32").score_rows(records)
-        found = [{step: [(s["start"], s["end"]) for s in v["spans"]] for step, v in (row["story"] or {}).get("failure_steps", {}).items()}
-                 for row in rows]
-        out["pairs"] |= {"model vs first": _step_f1(records, gold, found), "model vs second": _step_f1(records, other, found)}
+        found = [predicted_step_spans(row) for row in rows]
+        out["pairs"] |= {"model vs first": pooled_step_f1(texts, gold, found), "model vs second": pooled_step_f1(texts, other, found)}
     return out
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import FIXTURES, read_jsonl
 
+from star_scorer.features import clause_step_targets
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS
 from star_scorer.scorer import SCHEMA_PATH, StarScorer
-from star_scorer.features import clause_step_targets
 
 
 def with_steps(records: list[dict]) -> list[dict]:

@@ -3,7 +3,15 @@ import pytest
 import torch
 
 from star_scorer.data import segment_spans
-from star_scorer.decode import RUN_ON, quality_from_clauses, trim_evidence, spans_from_words, switch_penalties, viterbi, word_scores
+from star_scorer.decode import (
+    RUN_ON,
+    quality_from_clauses,
+    spans_from_words,
+    switch_penalties,
+    trim_evidence,
+    viterbi,
+    word_scores,
+)
 from star_scorer.features import (
     IGNORE_INDEX,
     NUMBER_FLAGS,
