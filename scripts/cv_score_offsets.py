@@ -4,8 +4,9 @@
 The real-answer set is split in half by story (an answer and its variants stay together), ``repeats``
 times. Each half in turn chooses the T/B/NB offsets as ``make train`` does (``calibrate.choose_score_offsets``:
 the best QWK summed over dev and that half); the other half is scored with them and with dev's choice
-alone. Prints each fold and the mean held-out gain, so the in-sample figure of the chosen model can be read
-beside an honest one.
+alone, and with the choice under the number check on dev's rewrites (``calibrate.number_check_inputs``: what
+``make train`` chooses now). Prints each fold and the mean held-out gains, so the in-sample figure of the chosen
+model can be read beside an honest one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from star_scorer.data import load_jsonl
-from star_scorer.jobs.calibrate import choose_score_offsets, result_fact_logits, rubric_scores
+from star_scorer.jobs.calibrate import choose_score_offsets, number_check_inputs, result_fact_logits, rubric_scores
 from star_scorer.scorer import StarScorer
 
 
@@ -36,26 +37,33 @@ def main(argv: list[str] | None = None) -> list[float]:
     def prepared(path: str):
         records = load_jsonl(path)
         texts = [r["answer"] for r in records]
-        logits, has, support = result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts)))
-        return np.array([r["result_quality"] for r in records]), logits, has, support, records
+        raw = dict(scorer.raw_outputs(texts))
+        logits, has, support = result_fact_logits(scorer, texts, raw)
+        return np.array([r["result_quality"] for r in records]), logits, has, support, records, raw
 
     dev, real = prepared(args.dev), prepared(args.real)
-    dev_only, _ = choose_score_offsets([dev[:4]], facts)
+    check, _ = number_check_inputs(scorer, dev[4], dev[5])
+    dev_only, _, _ = choose_score_offsets([dev[:4]], facts)
     stories = sorted({r["id"].rstrip("v") for r in real[4]})
-    gains = []
+    gains, checked = [], []
     for repeat in range(args.repeats):
         random.Random(repeat).shuffle(stories)
         half = set(stories[: len(stories) // 2])
         a = np.array([r["id"].rstrip("v") in half for r in real[4]])
         for fit, held in ((a, ~a), (~a, a)):
-            chosen, _ = choose_score_offsets([dev[:4], tuple(x[fit] for x in real[:4])], facts)
+            sets = [dev[:4], tuple(x[fit] for x in real[:4])]
+            chosen, _, _ = choose_score_offsets(sets, facts)
+            under_check, _, share = choose_score_offsets(sets, facts, check=check)
             qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts, real[3][held]),
                                            weights="quadratic")
-                   for name, o in (("joint", chosen), ("dev", dev_only))}
+                   for name, o in (("joint", chosen), ("dev", dev_only), ("checked", under_check))}
             gains.append(qwk["joint"] - qwk["dev"])
-            print(f"repeat {repeat}: offsets {chosen}: held-out QWK {qwk['joint']:.3f} against {qwk['dev']:.3f} with dev's {dev_only}")
-    print(f"held-out QWK gain over {len(gains)} folds: mean {np.mean(gains):+.3f}, sd {np.std(gains):.3f}, "
-          f"{sum(g > 0 for g in gains)} above 0")
+            checked.append(qwk["checked"] - qwk["joint"])
+            print(f"repeat {repeat}: offsets {chosen}: held-out QWK {qwk['joint']:.3f} against {qwk['dev']:.3f} with dev's {dev_only}; "
+                  f"under the number check {under_check} (dev's check {share}): {qwk['checked']:.3f}")
+    for name, values in (("joint choice over dev's", gains), ("choice under the number check over the free joint one", checked)):
+        print(f"held-out QWK gain of the {name}, {len(values)} folds: mean {np.mean(values):+.3f}, sd {np.std(values):.3f}, "
+              f"{sum(g > 0 for g in values)} above 0, {sum(g < 0 for g in values)} below")
     return gains
 
 

@@ -22,14 +22,14 @@ library only, like star_scorer.datatools.corpus.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import random
 import re
 from pathlib import Path
 
-from star_scorer.labels import FACTS, rubric_score
+from star_scorer.labels import FACTS
 from star_scorer.paths import DATA_DIR
+from star_scorer.rewrites import evidence_of, unquantified, with_segments
 
 KINDS = ("short", "trim", "pad", "unquantified", "no_effect", "number_words")
 # share of eligible training answers that get each copy, by the answer's score (seeded by the answer's id):
@@ -38,7 +38,7 @@ KINDS = ("short", "trim", "pad", "unquantified", "no_effect", "number_words")
 RATES = {
     "short": {q: 0.8 for q in range(5)},
     "trim": {2: 0.3, 3: 0.6, 4: 0.8},
-    "pad": {1: 0.6, 2: 0.6, 3: 0.1, 4: 0.05},
+    "pad": {1: 0.6, 2: 0.6, 3: 0.35, 4: 0.35},
     "unquantified": {3: 0.6, 4: 0.6},
     "no_effect": {q: 0.7 for q in range(2, 5)},
     "number_words": {q: 0.15 for q in range(5)},
@@ -63,46 +63,6 @@ def read_lines(path: Path) -> list[str]:
 
 def _rng(record: dict, kind: str) -> random.Random:
     return random.Random(int(hashlib.sha256(f"{record['id']}~{kind}".encode()).hexdigest()[:12], 16))
-
-
-def evidence_of(record: dict) -> dict[str, list[str]]:
-    raw = record.get("result_evidence") or {}
-    return {f: ([t] if isinstance(t, str) else list(t)) for f, t in raw.items() if t}
-
-
-def with_segments(record: dict, segments: list[dict], kind: str, evidence: dict[str, list[str]] | None = None,
-                  facts: dict[str, bool] | None = None) -> dict:
-    """A copy of ``record`` with new segments.
-
-    Without ``facts``, the facts are recomputed from the evidence still inside a RESULT
-    segment (for copies that cut text: the record's evidence must be complete); with
-    ``facts``, those are the copy's facts, and its evidence is what of ``evidence`` stands.
-    """
-    recompute = facts is None
-    out = copy.deepcopy({k: v for k, v in record.items() if k not in ("unquantified", "result_evidence")})
-    out["id"] = f"{record['id']}~{kind}"
-    out["derived"] = kind
-    out["segments"] = [{"text": s["text"], "label": s["label"]} for s in segments]
-    out["answer"] = " ".join(s["text"] for s in segments)
-    results = [s["text"] for s in segments if s["label"] == "RESULT"]
-    evidence = evidence_of(record) if evidence is None else evidence
-    kept = {f: [t for t in texts if any(t in r for r in results)] for f, texts in evidence.items()}
-    kept = {f: texts for f, texts in kept.items() if texts}
-    facts = dict(record["result_facts"]) if facts is None else dict(facts)
-    if recompute:
-        facts = {f: bool(facts[f] and (f in kept)) for f in FACTS}
-        facts["NB"] = facts["NB"] and facts["B"]
-    if not results:
-        facts = {f: False for f in FACTS}
-    kept = {f: t for f, t in kept.items() if facts[f]}
-    out["result_facts"] = facts
-    out["result_quality"] = rubric_score(bool(results), facts)
-    if kept:
-        out["result_evidence"] = kept
-    steps = record.get("failure_steps")
-    if steps is not None and not all(any(t in s["text"] for s in segments) for texts in steps.values() for t in texts):
-        del out["failure_steps"]  # a step's text was cut or rewritten: the copy is not annotated for steps
-    return out
 
 
 def _complete_evidence(record: dict) -> bool:
@@ -184,25 +144,6 @@ def pad(record: dict, rng: random.Random, neutral: list[str] | None = None) -> d
     at = result[-1] + 1 if rng.random() < 0.8 else result[0]
     new.insert(at, {"text": added, "label": "RESULT"})
     return with_segments(record, new, "pad", facts=record["result_facts"])
-
-
-def unquantified(record: dict, rng: random.Random) -> dict | None:
-    """Each NB clause replaced by its rewrite without a number: B stays, NB goes."""
-    rewrites = record.get("unquantified") or {}
-    evidence = evidence_of(record)
-    if not record["result_facts"]["NB"] or not rewrites or any(c not in rewrites for c in evidence.get("NB", [])):
-        return None
-    segments = []
-    for s in record["segments"]:
-        text = s["text"]
-        if s["label"] == "RESULT":
-            for old, new in rewrites.items():
-                text = text.replace(old, new)
-        segments.append({"text": text, "label": s["label"]})
-    moved = {f: [rewrites.get(t, t) for t in texts] for f, texts in evidence.items() if f != "NB"}
-    facts = dict(record["result_facts"], NB=False)
-    out = with_segments(record, segments, "unquantified", evidence=moved, facts=facts)
-    return out if out["result_facts"]["B"] == record["result_facts"]["B"] else None
 
 
 def no_effect(record: dict, rng: random.Random) -> dict | None:

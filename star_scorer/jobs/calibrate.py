@@ -37,6 +37,7 @@ from star_scorer.decode import fact_clauses, result_clauses, sentence_best, sent
 from star_scorer.metrics import evidence_metrics, facts_metrics, section_metrics
 from star_scorer.modeling import ScorerConfig
 from star_scorer.paths import DATA_DIR, PROJ_ROOT
+from star_scorer.rewrites import NB_OFF_AT_LEAST, unquantified
 from star_scorer.scorer import StarScorer, resolve_model_dir
 
 logger = logging.getLogger(__name__)
@@ -50,14 +51,17 @@ TASK_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 OTHER_BIAS = (-0.5, 0.0, 0.5, 1.0)
 EVIDENCE_EXTEND = (0.3, 0.5, 0.6, 0.7, 0.8, 1.01)  # 1.01: never beyond the best clause
 FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
+SCORE_BIAS = (-2.0, -1.5) + FACT_BIAS  # lower NB offsets, for the number check
 
 
-def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int = 32, fact_records: list[dict] | None = None) -> dict:
+def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int = 32, fact_records: list[dict] | None = None,
+                       number_check_at_least: float = 0.0) -> dict:
     """Set the best decoding settings on ``scorer.config``; return the search's figures.
 
     Sections are calibrated on ``records``; the fact offsets and the evidence reach on
     ``fact_records`` when given (answers whose raters' reading of the rubric the scores
-    should follow), else on ``records`` too.
+    should follow), else on ``records`` too. The score's offsets are chosen among those that pass the number check
+    on ``records``' rewrites at ``number_check_at_least`` (0: any; the check's figure is reported either way).
     """
     texts = [r["answer"] for r in records]
     raw = dict(scorer.raw_outputs(texts, max_windows))
@@ -105,6 +109,7 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     search_biases()
     final = score()
     fact_sets = [(records, texts, raw)]
+    check, n_copies = number_check_inputs(scorer, records, raw, max_windows)
     if fact_records is not None:
         records, texts = fact_records, [r["answer"] for r in fact_records]
         raw = dict(scorer.raw_outputs(texts, max_windows))
@@ -119,8 +124,11 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
         fact_f1[bias] = facts_metrics(golds, preds)
     cfg.fact_bias = {}
     max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in fact_sets]
-    score_offsets, score_qwk = choose_score_offsets([([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)],
-                                                    list(cfg.facts))
+    score_offsets, score_qwk, check_share = choose_score_offsets(
+        [([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)], list(cfg.facts), check=check,
+        at_least=number_check_at_least)
+    logger.info("score offsets %s: QWK summed over the sets %.4f, number check on dev %s", score_offsets, score_qwk,
+                "n/a" if check_share is None else f"{check_share:.3f} ({n_copies} copies)")
     cfg.fact_bias = {fact: max(FACT_BIAS, key=lambda b, f=fact: (fact_f1[b][f]["f1"], -abs(b))) for fact in cfg.facts} | score_offsets
     evidence = {}  # evidence char F1 summed over the sets, like the score's offsets: our writers' and real raters' spans
     for extend in EVIDENCE_EXTEND:
@@ -134,7 +142,8 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
     return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence,
             "fact_f1_by_bias": {b: {f: v["f1"] for f, v in m.items()} for b, m in fact_f1.items()},
-            "score_offsets_qwk": score_qwk, "tried": tried}
+            "score_offsets_qwk": score_qwk, "number_check": {"copies": n_copies, "nb_off": check_share, "at_least": number_check_at_least},
+            "tried": tried}
 
 
 SCORE_FACTS = ("T", "B", "NB")  # the facts the rubric's score reads
@@ -165,41 +174,74 @@ def result_fact_logits(scorer: StarScorer, texts: list[str], raw: dict) -> tuple
     return logits, has, nb_support
 
 
-def choose_score_offsets(sets: list[tuple], facts: list[str],
-                         grid: tuple[float, ...] = FACT_BIAS) -> tuple[dict[str, float], float]:
+def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float, ...] = SCORE_BIAS,
+                         check: tuple | None = None, at_least: float = NB_OFF_AT_LEAST) -> tuple[dict[str, float], float, float | None]:
     """T, B and NB offsets from ``grid`` whose rubric scores give the best QWK summed over ``sets``
     ((gold scores, *``result_fact_logits``) each; without NB's support, NB is read from ``logits``); ties go to the
-    smaller offsets. Returns them and that sum."""
+    smaller offsets. With ``check`` (``result_fact_logits`` of answers, then of their ``rewrites.unquantified``
+    copies), only offsets under which taking the numbers out turns NB off on at least ``at_least`` of the answers
+    that had it are chosen from (the best share when none reach it; 0: any). Returns them, that sum and the
+    chosen offsets' share."""
     from sklearn.metrics import cohen_kappa_score
 
-    best: tuple = (-np.inf, 0.0, {})
+    best: tuple = (-np.inf, -np.inf, 0.0, {}, None)
     for values in itertools.product(grid, repeat=len(SCORE_FACTS)):
         offsets = dict(zip(SCORE_FACTS, values))
+        share = number_check(check[:3], check[3:], offsets, facts) if check is not None else None
         total = sum(cohen_kappa_score(gold, rubric_scores(logits, has, offsets, facts, *support), labels=list(range(5)),
                                       weights="quadratic")
                     for gold, logits, has, *support in sets)
-        key = (round(total, 9), -sum(abs(v) for v in values), offsets)
-        if key[:2] > best[:2]:
+        passes = min(share if share is not None else 1.0, at_least)  # every share that passes counts the same
+        key = (round(passes, 9), round(total, 9), -sum(abs(v) for v in values), offsets, share)
+        if key[:3] > best[:3]:
             best = key
-    return best[2], float(best[0])
+    return best[3], float(best[1]), best[4]
+
+
+def number_check_inputs(scorer: StarScorer, records: list[dict], raw: dict, max_windows: int = 32) -> tuple[tuple | None, int]:
+    """``result_fact_logits`` of the answers that carry their writers' rewrites without the effect's number
+    (``raw``: their model outputs, by index in ``records``), then of those copies (``rewrites.unquantified``); and how
+    many copies. None when no answer has a rewrite."""
+    rewritten = [(i, c) for i, r in enumerate(records) if (c := unquantified(r)) is not None]
+    if not rewritten:
+        return None, 0
+    texts = [c["answer"] for _, c in rewritten]
+    originals = result_fact_logits(scorer, [records[i]["answer"] for i, _ in rewritten], {k: raw[i] for k, (i, _) in enumerate(rewritten)})
+    return (*originals, *result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts, max_windows)))), len(rewritten)
+
+
+def number_check(answers: tuple, copies: tuple, offsets: dict[str, float], facts: list[str]) -> float | None:
+    """Of the answers with NB under ``offsets`` (``answers``: ``result_fact_logits`` of them), the share whose copy
+    without its numbers (``copies``, the same for ``rewrites.unquantified``, row by row) has NB off: the robustness
+    check's figure. None when no answer has NB."""
+    had = holding(*answers, offsets, facts)[2]
+    if not had.any():
+        return None
+    return float(1.0 - holding(*copies, offsets, facts)[2][had].mean())
+
+
+def holding(logits: np.ndarray, has: np.ndarray, nb_support: np.ndarray | None, offsets: dict[str, float],
+            facts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether T, B and NB hold in each answer at ``result_fact_logits`` + its offset >= 0 (NB only with B; with
+    ``nb_support``, only in a clause whose NB and whose sentence's B both hold, as ``decode`` decides it)."""
+    t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
+    if nb_support is not None:
+        nb = np.array([bool(np.any((p[:, 0] + offsets["NB"] >= 0) & (p[:, 1] + offsets["B"] >= 0))) for p in nb_support], dtype=bool)
+    return t & has, b & has, nb & b & has
 
 
 def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict[str, float], facts: list[str],
                   nb_support: np.ndarray | None = None) -> np.ndarray:
-    """``labels.rubric_score`` over many answers at once: each answer's score when a fact holds at
-    ``result_fact_logits`` + its offset >= 0 (NB only with B; with ``nb_support``, only in a clause whose NB and whose
-    sentence's B both hold, as ``decode`` decides it), 0 where no clause is RESULT."""
-    t, b, nb = (logits[:, facts.index(f)] + offsets[f] >= 0 for f in SCORE_FACTS)
-    if nb_support is not None:
-        nb = np.array([bool(np.any((p[:, 0] + offsets["NB"] >= 0) & (p[:, 1] + offsets["B"] >= 0))) for p in nb_support], dtype=bool)
-    nb = nb & b
+    """``labels.rubric_score`` over many answers at once: each answer's score from the facts that ``holding``
+    says hold, 0 where no clause is RESULT."""
+    t, b, nb = holding(logits, has, nb_support, offsets, facts)
     return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
 
 
 DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "evidence_extend")
 
 
-def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None) -> dict:
+def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None, number_check: float = 0.0) -> dict:
     """Choose a trained model's decoding settings again, from the same start as ``star_scorer.jobs.train``, and save them.
 
     For a model trained before a decoding option existed, or to re-select on other dev data.
@@ -218,7 +260,7 @@ def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | P
     if facts and not Path(facts).exists():  # a training run's setting is relative to the project root
         facts = PROJ_ROOT / facts
     fact_records = load_jsonl(facts) if facts and Path(facts).exists() else None
-    result = calibrate_decoding(scorer, load_jsonl(dev), fact_records=fact_records)
+    result = calibrate_decoding(scorer, load_jsonl(dev), fact_records=fact_records, number_check_at_least=number_check)
     cfg.save(directory)
     (directory / "decoding_calibration.json").write_text(json.dumps(result, indent=2, default=str))
     return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
@@ -248,8 +290,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dev", default=None, help="labelled JSONL; default: the dev file the model was trained with")
     parser.add_argument("--facts", default=None, help="labelled JSONL the fact offsets are chosen on; default: the model's own setting, else --dev")
     parser.add_argument("--register", default="", help="also log the recalibrated model to MLflow, register it under this name as @challenger and promote it by star_scorer.jobs.promote's rule")
+    parser.add_argument("--number-check", type=float, default=0.0,
+                        help=f"choose the score's offsets among those that turn NB off on at least this share of dev's copies without "
+                             f"their numbers (issue 13's check: {NB_OFF_AT_LEAST}); 0: any")
     args = parser.parse_args(argv)
-    result = recalibrate(args.model, args.dev, args.facts)
+    result = recalibrate(args.model, args.dev, args.facts, args.number_check)
     if args.register:
         result |= _register(Path(result["model"]), result, args.register)
     print(json.dumps(result, indent=2, default=str))

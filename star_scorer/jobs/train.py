@@ -95,6 +95,11 @@ class RunArguments:
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
     story_epochs: int = field(default=15, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
+    number_check: float = field(
+        default=0.0,
+        metadata={"help": "choose the score's offsets among those that turn NB off on at least this share of dev's copies without their "
+                          "numbers (0: any; the share is reported either way)"},
+    )
     fact_calibration_file: str = field(
         default="../shared/realworld/dev.jsonl",
         metadata={"help": "labelled real answers (never trained on) that choose the fact offsets beside dev (jobs/calibrate.py); "
@@ -353,12 +358,14 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
             elif fact_file is not None:
                 logger.warning("no %s here: fact offsets are chosen on dev alone", fact_file)
             calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records,
-                                             fact_records=fact_records)
+                                             fact_records=fact_records, number_check_at_least=run_args.number_check)
             mlflow.log_dict(calibration, "decoding_calibration.json")
             mlflow.log_params({f"decoding.{k}": str(v) for k, v in calibration["best"].items()})
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(str(model_dir))
         (model_dir / "resolved_config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        if run_args.calibrate_decoding:  # the search's figures beside the model, as make calibrate leaves them
+            (model_dir / "decoding_calibration.json").write_text(json.dumps(calibration, indent=2, default=str))
 
         scorer = StarScorer(model, tokenizer, device=training_args.device)
         dev_preds = scorer.score_rows(dev_records, max_windows=training_args.per_device_eval_batch_size)

@@ -26,17 +26,17 @@ from collections import Counter
 from pathlib import Path
 
 from star_scorer.data import load_jsonl, segment_spans
-from star_scorer.datatools.counterfactual import pad, read_lines, unquantified
+from star_scorer.datatools.counterfactual import pad, read_lines
 from star_scorer.jobs.augment import drop, fillers, markers, reorder, transcript, vague
 from star_scorer.metrics import predicted_char_labels
 from star_scorer.paths import DATA_DIR
+from star_scorer.rewrites import NB_OFF_AT_LEAST, unquantified
 
 logger = logging.getLogger(__name__)
 
 INVARIANT = {"markers": markers, "transcript": transcript, "fillers": fillers, "reorder": reorder}
 TARGET = 0.95
 PAD_CHANGED_AT_MOST = 0.05
-NB_OFF_AT_LEAST = 0.90
 NEUTRAL_CHECK = DATA_DIR / "counterfactual" / "neutral_check.txt"
 
 

@@ -20,18 +20,19 @@ def _answers(n: int = 120) -> tuple[list[int], np.ndarray, np.ndarray]:
 
 
 def test_score_offsets_undo_a_shy_fact_head_and_prefer_small_offsets():
-    offsets, qwk = calibrate.choose_score_offsets([_answers(), _answers()], list(FACTS))
+    offsets, qwk, check = calibrate.choose_score_offsets([_answers(), _answers()], list(FACTS))
     # B's true clauses sit at -0.5 and its false ones at -4.5: 0.5 ... 2.5 all lift the first over 0 and not the
     # second, and the smallest is kept; for T and NB any of -1.0 ... 1.5 is right, so 0
     assert offsets == {"T": 0.0, "B": 0.5, "NB": 0.0}
     assert qwk == 2.0  # both sets scored exactly
+    assert check is None  # no number check asked for
 
 
 def test_score_offsets_follow_the_rubric_not_each_fact():
     # NB is never read without B: an NB offset alone cannot fix a B the head misses
     gold, logits, has = _answers()
     logits[:, FACTS.index("B")] = -5.0
-    offsets, qwk = calibrate.choose_score_offsets([(gold, logits, has)], list(FACTS))
+    offsets, qwk, _ = calibrate.choose_score_offsets([(gold, logits, has)], list(FACTS))
     assert qwk < 1.0 and set(offsets) == {"T", "B", "NB"}
 
 
@@ -40,7 +41,9 @@ def test_training_chooses_the_score_offsets_on_dev_and_the_named_real_answers(tr
     model = root / "models" / "tiny"
     saved = json.loads((model / "scorer_config.json").read_text())
     assert set(saved["fact_bias"]) == set(FACTS)
-    assert all(saved["fact_bias"][f] in calibrate.FACT_BIAS for f in FACTS)
+    assert all(saved["fact_bias"][f] in calibrate.SCORE_BIAS for f in FACTS)
+    check = json.loads((model / "decoding_calibration.json").read_text())["number_check"]
+    assert check["copies"] > 0 and check["at_least"] == 0.0  # the fixture's dev answers carry their rewrites; reported, not imposed
 
 
 def test_rubric_scores_read_nb_from_its_clauses_support():
@@ -59,3 +62,20 @@ def test_rubric_scores_read_nb_from_its_clauses_support():
     assert calibrate.rubric_scores(logits, has, offsets, names).tolist() == [4, 4]
     assert calibrate.rubric_scores(logits, has, offsets, names, support).tolist() == [4, 3]
     assert calibrate.rubric_scores(logits, has, {"T": 0.0, "B": 3.0, "NB": 0.0}, names, support).tolist() == [4, 4]
+
+
+def test_score_offsets_pass_the_number_check_when_the_copies_say_so():
+    """A head that keeps NB fairly sure once the number is gone (+1 on the copies, +2 on the originals): QWK alone
+    is equal for every NB offset from -1.5 to 1.5 and keeps 0, which leaves NB on in every copy; the check asks for
+    an offset that turns it off in >= 90% of them, and the smallest such is -1.5."""
+    gold, logits, has = _answers()
+    names = list(FACTS)
+    nb = np.flatnonzero(np.array(gold) == 4)
+    copies = logits[nb].copy()
+    copies[:, names.index("NB")] = 1.0
+    check = (logits[nb], has[nb], None, copies, has[nb], None)
+    free, _, share = calibrate.choose_score_offsets([(gold, logits, has)], names)
+    assert free["NB"] == 0.0 and share is None
+    assert calibrate.number_check(check[:3], check[3:], free, names) == 0.0
+    offsets, qwk, share = calibrate.choose_score_offsets([(gold, logits, has)], names, check=check, at_least=0.9)
+    assert offsets["NB"] == -1.5 and share == 1.0 and qwk == 1.0
