@@ -76,9 +76,9 @@ report: $(STAMP) ## HTML reports with intervals, @champion beside, on every labe
 promote: $(STAMP) ## move @champion to @challenger unless it is worse on realworld or dev beyond the intervals, or worse at all on realworld
 	$(CLI) promote
 
-calibrate: $(STAMP) ## choose a model's decoding settings again on dev: make calibrate MODEL=models/... [FACTS=../shared/realworld/dev.jsonl] [REGISTER=star-scorer]
+calibrate: $(STAMP) ## choose a model's decoding settings again on dev: make calibrate MODEL=models/... [FACTS=../shared/realworld/dev.jsonl] [NUMBER_CHECK=0.9] [REGISTER=star-scorer]
 	$(call need,MODEL,MODEL=models/20261206-142220)
-	$(CLI) calibrate --model $(MODEL) $(if $(FACTS),--facts $(FACTS)) $(if $(REGISTER),--register $(REGISTER))
+	$(CLI) calibrate --model $(MODEL) $(if $(FACTS),--facts $(FACTS)) $(if $(NUMBER_CHECK),--number-check $(NUMBER_CHECK)) $(if $(REGISTER),--register $(REGISTER))
 
 mlflow-ui: $(STAMP) ## open the MLflow UI on the project's SQLite store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000
