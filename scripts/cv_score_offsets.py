@@ -5,7 +5,7 @@ The real-answer set is split in half by story (an answer and its variants stay t
 times. Each half in turn chooses the T/B/NB offsets as ``make train`` does (``calibrate.choose_score_offsets``:
 the best QWK summed over dev and that half); the other half is scored with them and with dev's choice
 alone, and with the choice under the number check on dev's rewrites (``calibrate.number_check_inputs``: what
-``make train`` chooses now). Prints each fold and the mean held-out gains, so the in-sample figure of the chosen
+``make calibrate ... NUMBER_CHECK=0.9`` chooses). Prints each fold and the mean held-out gains, so the in-sample figure of the chosen
 model can be read beside an honest one.
 """
 
@@ -37,12 +37,11 @@ def main(argv: list[str] | None = None) -> list[float]:
     def prepared(path: str):
         records = load_jsonl(path)
         texts = [r["answer"] for r in records]
-        raw = dict(scorer.raw_outputs(texts))
-        logits, has, support = result_fact_logits(scorer, texts, raw)
-        return np.array([r["result_quality"] for r in records]), logits, has, support, records, raw
+        logits, has, support = result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts)))
+        return np.array([r["result_quality"] for r in records]), logits, has, support, records
 
     dev, real = prepared(args.dev), prepared(args.real)
-    check, _ = number_check_inputs(scorer, dev[4], dev[5])
+    check, _ = number_check_inputs(scorer, dev[4], dev[1:4])
     dev_only, _, _ = choose_score_offsets([dev[:4]], facts)
     stories = sorted({r["id"].rstrip("v") for r in real[4]})
     gains, checked = [], []

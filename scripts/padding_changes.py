@@ -13,8 +13,7 @@ import random
 from collections import Counter
 
 from star_scorer.data import load_jsonl
-from star_scorer.datatools.counterfactual import pad, read_lines
-from star_scorer.research.robustness import NEUTRAL_CHECK
+from star_scorer.research.robustness import padded_rows
 from star_scorer.scorer import StarScorer
 
 
@@ -41,10 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     records = load_jsonl(args.data)
     scorer = StarScorer.load(args.model)
     base = scorer.score_rows(records)
-    rng = random.Random(0)
-    neutral = read_lines(NEUTRAL_CHECK)
-    idx = [i for i, r in enumerate(records) if any(s["label"] == "RESULT" for s in r["segments"]) and not base[i]["error"]]
-    padded = scorer.score_rows([pad(records[i], rng, neutral) for i in idx])
+    idx, padded = padded_rows(scorer, records, base, random.Random(0))
     kinds, moves, flips = Counter(), Counter(), Counter()
     for i, p in zip(idx, padded):
         b, a = base[i]["result_quality"], p["result_quality"]

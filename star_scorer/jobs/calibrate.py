@@ -109,7 +109,6 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     search_biases()
     final = score()
     fact_sets = [(records, texts, raw)]
-    check, n_copies = number_check_inputs(scorer, records, raw, max_windows)
     if fact_records is not None:
         records, texts = fact_records, [r["answer"] for r in fact_records]
         raw = dict(scorer.raw_outputs(texts, max_windows))
@@ -124,6 +123,7 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
         fact_f1[bias] = facts_metrics(golds, preds)
     cfg.fact_bias = {}
     max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in fact_sets]
+    check, n_copies = number_check_inputs(scorer, fact_sets[0][0], max_logits[0], max_windows)
     score_offsets, score_qwk, check_share = choose_score_offsets(
         [([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)], list(cfg.facts), check=check,
         at_least=number_check_at_least)
@@ -187,7 +187,7 @@ def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float,
     best: tuple = (-np.inf, -np.inf, 0.0, {}, None)
     for values in itertools.product(grid, repeat=len(SCORE_FACTS)):
         offsets = dict(zip(SCORE_FACTS, values))
-        share = number_check(check[:3], check[3:], offsets, facts) if check is not None else None
+        share = number_check(check[:3], check[3:], offsets, facts) if check is not None and at_least > 0 else None
         total = sum(cohen_kappa_score(gold, rubric_scores(logits, has, offsets, facts, *support), labels=list(range(5)),
                                       weights="quadratic")
                     for gold, logits, has, *support in sets)
@@ -195,19 +195,20 @@ def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float,
         key = (round(passes, 9), round(total, 9), -sum(abs(v) for v in values), offsets, share)
         if key[:3] > best[:3]:
             best = key
-    return best[3], float(best[1]), best[4]
+    share = best[4] if check is None or at_least > 0 else number_check(check[:3], check[3:], best[3], facts)
+    return best[3], float(best[1]), share
 
 
-def number_check_inputs(scorer: StarScorer, records: list[dict], raw: dict, max_windows: int = 32) -> tuple[tuple | None, int]:
-    """``result_fact_logits`` of the answers that carry their writers' rewrites without the effect's number
-    (``raw``: their model outputs, by index in ``records``), then of those copies (``rewrites.unquantified``); and how
-    many copies. None when no answer has a rewrite."""
+def number_check_inputs(scorer: StarScorer, records: list[dict], logits: tuple, max_windows: int = 32) -> tuple[tuple | None, int]:
+    """``result_fact_logits`` of the answers that carry their writers' rewrites without the effect's number (taken
+    from ``logits``, those of all ``records``), then of those copies (``rewrites.unquantified``); and how many copies.
+    None when no answer has a rewrite."""
     rewritten = [(i, c) for i, r in enumerate(records) if (c := unquantified(r)) is not None]
     if not rewritten:
         return None, 0
+    rows = np.array([i for i, _ in rewritten])
     texts = [c["answer"] for _, c in rewritten]
-    originals = result_fact_logits(scorer, [records[i]["answer"] for i, _ in rewritten], {k: raw[i] for k, (i, _) in enumerate(rewritten)})
-    return (*originals, *result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts, max_windows)))), len(rewritten)
+    return (*(x[rows] for x in logits), *result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts, max_windows)))), len(rewritten)
 
 
 def number_check(answers: tuple, copies: tuple, offsets: dict[str, float], facts: list[str]) -> float | None:

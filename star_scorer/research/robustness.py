@@ -104,11 +104,17 @@ def run(data: str, model: str | None = None, seed: int = 0, limit: int = 0) -> d
     return {"data": data, "figures": figures, "checks": checks, "all_pass": all(checks.values())}
 
 
-def length_and_number_checks(scorer, records: list[dict], base: list[dict], rng: random.Random) -> dict:
-    """The Result padded with neutral sentences (score changed?) and its NB clauses unquantified (NB off?)."""
+def padded_rows(scorer, records: list[dict], base: list[dict], rng: random.Random) -> tuple[list[int], list[dict]]:
+    """The answers with a Result that scored without error (their indexes), and their rows once one to three
+    sentences of ``NEUTRAL_CHECK`` are added to the Result."""
     neutral = read_lines(NEUTRAL_CHECK)
     idx = [i for i, r in enumerate(records) if any(s["label"] == "RESULT" for s in r["segments"]) and not base[i]["error"]]
-    padded = scorer.score_rows([pad(records[i], rng, neutral) for i in idx])
+    return idx, scorer.score_rows([pad(records[i], rng, neutral) for i in idx])
+
+
+def length_and_number_checks(scorer, records: list[dict], base: list[dict], rng: random.Random) -> dict:
+    """The Result padded with neutral sentences (score changed?) and its NB clauses unquantified (NB off?)."""
+    idx, padded = padded_rows(scorer, records, base, rng)
     changed = sum(p["result_quality"]["score"] != base[i]["result_quality"]["score"] for i, p in zip(idx, padded))
     copies = [(i, unquantified(r, rng)) for i, r in enumerate(records) if not base[i]["error"]]
     copies = [(i, c) for i, c in copies if c is not None]
