@@ -18,16 +18,13 @@ def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.nd
     n_labels = token_logprobs.shape[-1]
     scores = np.zeros((len(words), n_labels))
     counts = np.zeros(len(words))
-    w = 0
-    for t, (start, end) in enumerate(offsets):
-        if end <= start:
-            continue
-        while w < len(words) and words[w][1] <= start:
-            w += 1
-        if w == len(words):
-            break
-        scores[w] += token_logprobs[t]
-        counts[w] += 1
+    starts = np.array([start for start, end in offsets if end > start], dtype=np.int64)
+    kept = np.array([t for t, (start, end) in enumerate(offsets) if end > start], dtype=np.int64)
+    # a token belongs to the first word that ends after its start
+    w = np.searchsorted(np.array([end for _, end in words], dtype=np.int64), starts, side="right")
+    inside = w < len(words)
+    np.add.at(scores, w[inside], token_logprobs[kept[inside]])
+    np.add.at(counts, w[inside], 1)
     has = counts > 0
     scores[has] /= counts[has][:, None]
     # a word the tokenizer dropped (rare symbols) stays uniform: Viterbi gives it its neighbours' label
@@ -35,7 +32,13 @@ def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.nd
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
-_CLAUSE_END = re.compile(r"[,;:\u2014-][\"')\]]*$")
+_CLOSERS = "\"')]"
+
+
+def _ends_with(word: str, marks: str) -> bool:
+    """Whether ``word`` ends with one of ``marks``, closing quotes and brackets aside (``_SENTENCE_END`` without a regex)."""
+    bare = word.rstrip(_CLOSERS)
+    return bool(bare) and bare[-1] in marks
 
 
 CONNECTIVES = frozenset({"and", "so"})  # how unpunctuated speech opens a new section ("and i was asked", "so we")
@@ -60,10 +63,10 @@ def switch_penalties(
     for i in range(1, len(words)):
         prev = text[words[i - 1][0] : words[i - 1][1]]
         word = text[words[i][0] : words[i][1]].lower()
-        if _SENTENCE_END.search(prev):
+        if _ends_with(prev, ".!?"):
             out[i - 1] = sentence
             last_end = last_boundary = i
-        elif _CLAUSE_END.search(prev):
+        elif _ends_with(prev, ",;:\u2014-"):
             out[i - 1] = clause
             last_boundary = i
         else:
@@ -85,6 +88,31 @@ def viterbi(scores: np.ndarray, switch_penalty: float | np.ndarray) -> np.ndarra
     if n == 0:
         return np.zeros(0, dtype=int)
     penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=float), (max(n - 1, 0),))
+    if (penalties < 0).any():
+        return _viterbi_dense(scores, penalties)
+    # every change costs the same, so each label either stays or comes from the best label so far:
+    # k comparisons a word instead of k x k (ties go to the lower label, as argmax's would)
+    rows = scores.tolist()
+    best = rows[0]
+    back = [[0] * k]
+    for i in range(1, n):
+        top = max(best)
+        a = best.index(top)
+        alt = top - float(penalties[i - 1])
+        row = rows[i]
+        came = [c if b > alt or (b == alt and c <= a) else a for c, b in enumerate(best)]
+        best = [(best[c] if came[c] == c else alt) + row[c] for c in range(k)]
+        back.append(came)
+    path = np.zeros(n, dtype=int)
+    path[-1] = best.index(max(best))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i][path[i]]
+    return path
+
+
+def _viterbi_dense(scores: np.ndarray, penalties: np.ndarray) -> np.ndarray:
+    """``viterbi`` over every (from, to) pair: any penalty, negative ones included."""
+    n, k = scores.shape
     back = np.zeros((n, k), dtype=int)
     best = scores[0].copy()
     stay = np.eye(k, dtype=bool)

@@ -36,9 +36,16 @@ def text_units(text: str, max_words: int = 20, chunk_words: int = 12) -> list[tu
         if not words:
             continue
         n_chunks = 1 if len(words) <= max_words else -(-len(words) // chunk_words)
-        bounds = np.linspace(0, len(words), n_chunks + 1).round().astype(int)
-        units += [(words[a][0], words[b - 1][1]) for a, b in zip(bounds, bounds[1:]) if b > a]
+        units += [(words[a][0], words[b - 1][1]) for a, b in _chunks(len(words), n_chunks)]
     return units
+
+
+def _chunks(n: int, n_chunks: int) -> list[tuple[int, int]]:
+    """``n`` items cut into ``n_chunks`` near-equal [a, b) ranges, none empty."""
+    if n_chunks <= 1:
+        return [(0, n)] if n else []
+    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 def unit_features(units: list[tuple[int, int]], n_chars: int) -> list[list[float]]:
@@ -89,9 +96,7 @@ def clause_spans(text: str, max_words: int = 16) -> list[tuple[int, int]]:
             else:
                 merged.append(piece)
         for piece in merged:
-            n_chunks = -(-len(piece) // max_words)
-            bounds = np.linspace(0, len(piece), n_chunks + 1).round().astype(int)
-            spans += [(piece[a][0], piece[b - 1][1]) for a, b in zip(bounds, bounds[1:]) if b > a]
+            spans += [(piece[a][0], piece[b - 1][1]) for a, b in _chunks(len(piece), -(-len(piece) // max_words))]
     return spans
 
 
