@@ -1,8 +1,8 @@
 """Text -> encoder windows, units and clauses; character spans -> token, unit and clause labels.
 
 An answer is tokenized once with offsets; its content tokens are cut into
-windows of ``max_length - 2`` tokens that overlap by ``stride`` tokens, and each
-window gets the tokenizer's [CLS]/[SEP]. An answer is also cut into units
+windows of at most ``max_length - 2`` tokens that overlap by at least ``stride`` tokens,
+and each window gets the tokenizer's [CLS]/[SEP]. An answer is also cut into units
 (sentences, long ones chunked): the model reads the sequence of units across the
 whole answer, whatever the windows. And it is cut into clauses, finer than units,
 the places where a Result fact is decided (LABELING.md: the evidence of a fact is
@@ -44,22 +44,37 @@ class Encoded:
     windows: list[tuple[int, int]]  # [start, end) content-token ranges, overlapping
 
 
-def window_ranges(n_tokens: int, window: int, stride: int) -> list[tuple[int, int]]:
-    """Token ranges of width ``window`` overlapping by ``stride``; the last one ends at ``n_tokens``."""
+WINDOW_KINDS = ("fixed", "balanced")
+
+
+def window_ranges(n_tokens: int, window: int, stride: int, kind: str = "fixed") -> list[tuple[int, int]]:
+    """Token ranges of at most ``window`` tokens overlapping by at least ``stride``, covering ``n_tokens``.
+
+    ``fixed``: full-width windows, ``window - stride`` apart, the last one ending at ``n_tokens``
+    (a 300-token answer reads 508 tokens). ``balanced``: as few windows, of one width, as short
+    as an overlap of ``stride`` allows (that answer reads 364 tokens, no token with less context
+    than ``stride / 2`` on its inner side).
+    """
     if window <= stride:
         raise ValueError(f"expected the window ({window} tokens) to be larger than the overlap ({stride} tokens)")
+    if kind not in WINDOW_KINDS:
+        raise ValueError(f"expected windows in {list(WINDOW_KINDS)}, found {kind!r}")
     if n_tokens <= window:
         return [(0, n_tokens)]
+    if kind == "balanced":
+        k = -(-(n_tokens - stride) // (window - stride))
+        width = -(-(n_tokens + (k - 1) * stride) // k)
+        return [(s, s + width) for s in (round(i * (n_tokens - width) / (k - 1)) for i in range(k))]
     step = window - stride
     starts = list(range(0, n_tokens - window, step)) + [n_tokens - window]
     return [(s, s + window) for s in starts]
 
 
-def encode(tokenizer, text: str, max_length: int, stride: int) -> Encoded:
+def encode(tokenizer, text: str, max_length: int, stride: int, windows: str = "fixed") -> Encoded:
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     ids = list(enc["input_ids"])
     offsets = [tuple(o) for o in enc["offset_mapping"]]
-    return Encoded(ids, offsets, window_ranges(len(ids), max_length - 2, stride))
+    return Encoded(ids, offsets, window_ranges(len(ids), max_length - 2, stride, windows))
 
 
 def token_labels(offsets: list[tuple[int, int]], chars: np.ndarray) -> list[int]:
@@ -81,20 +96,30 @@ UNIT_KINDS = ("sentences", "clauses")
 
 
 def answer_inputs(
-    tokenizer, text: str, max_length: int, stride: int, units: str = "sentences"
+    tokenizer, text: str, max_length: int, stride: int, units: str = "sentences", windows: str = "fixed"
 ) -> tuple[Encoded, list[tuple[int, int]], dict]:
     """What the model reads for one answer: its windows, and which unit and clause each content token is in.
 
-    ``units``: the unit GRU reads sentences (long ones chunked) or clauses. Returns the
+    ``units``: the unit GRU reads sentences (long ones chunked) or clauses; ``windows``: how long
+    answers are cut (``window_ranges``). Returns the
     encoding, the units, and the inputs (with ``clauses``, the clause spans, for decoding).
     """
+    enc = encode(tokenizer, text, max_length, stride, windows)
+    return enc, *encoded_inputs(enc, text, (tokenizer.cls_token_id, tokenizer.sep_token_id), units)
+
+
+def encoded_inputs(
+    enc: Encoded, text: str, specials: tuple[int, int], units: str = "sentences"
+) -> tuple[list[tuple[int, int]], dict]:
+    """``answer_inputs`` after tokenizing: the units and the inputs of an answer from its encoding
+    and the tokenizer's ([CLS], [SEP]) ids. Pure Python on the text, so scoring threads can share it."""
     if units not in UNIT_KINDS:
         raise ValueError(f"expected units in {list(UNIT_KINDS)}, found {units!r}")
-    enc = encode(tokenizer, text, max_length, stride)
+    cls_id, sep_id = specials
     clauses = clause_spans(text)
     units = clauses if units == "clauses" else text_units(text)
     inputs = {
-        "window_input_ids": [[tokenizer.cls_token_id, *enc.input_ids[s:t], tokenizer.sep_token_id] for s, t in enc.windows],
+        "window_input_ids": [[cls_id, *enc.input_ids[s:t], sep_id] for s, t in enc.windows],
         "window_starts": [s for s, _ in enc.windows],
         "token_unit": _containing([a for a, _ in units], enc.offsets),
         "unit_features": unit_features(units, len(text)) or [[0.0] * N_UNIT_FEATURES],
@@ -102,7 +127,7 @@ def answer_inputs(
         "clause_features": clause_features(text, clauses) or [[0.0] * N_CLAUSE_FEATURES],
         "clauses": clauses,
     }
-    return enc, units, inputs
+    return units, inputs
 
 
 def _majority(chars: np.ndarray, spans: list[tuple[int, int]]) -> list[int]:
@@ -171,9 +196,9 @@ def record_step_spans(record: dict) -> dict[str, list[tuple[int, int]]] | None:
     return steps
 
 
-def build_example(tokenizer, record: dict, max_length: int, stride: int, units: str = "sentences") -> dict:
+def build_example(tokenizer, record: dict, max_length: int, stride: int, units: str = "sentences", windows: str = "fixed") -> dict:
     """A training example: one answer's windows with token and unit labels and Result targets."""
-    enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride, units)
+    enc, units, inputs = answer_inputs(tokenizer, record["answer"], max_length, stride, units, windows)
     chars = char_labels(record["answer"], record["segments"])
     clauses = inputs.pop("clauses")
     clause_result, clause_facts = clause_targets(record, clauses, chars)

@@ -61,6 +61,7 @@ class ScorerConfig:
     facts: list = field(default_factory=lambda: list(FACTS))
     max_length: int = 512  # encoder window in tokens, [CLS] and [SEP] included
     stride: int = 128  # overlap between windows: every token sees >= 64 tokens of context
+    windows: str = "fixed"  # how long answers are cut (features.window_ranges): models saved before "balanced" read "fixed"
     dropout: float = 0.1
     attention_dropout: float | None = None  # the encoder's dropout on attention weights (None: its own config's)
     unit_hidden: int = 128  # GRU width per direction over the units of an answer

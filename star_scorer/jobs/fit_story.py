@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 def encode(scorer, records: list[dict], max_windows: int = 16) -> list[dict]:
     """Per record: its answer vector, clause vectors, clauses and targets, from one encoder pass."""
     cfg = scorer.config
-    prepared = [answer_inputs(scorer.tokenizer, r["answer"], cfg.max_length, cfg.stride, cfg.units) for r in records]
+    prepared = [answer_inputs(scorer.tokenizer, r["answer"], cfg.max_length, cfg.stride, cfg.units, cfg.windows) for r in records]
     order = sorted(range(len(records)), key=lambda i: len(prepared[i][0].input_ids))
     out: list[dict | None] = [None] * len(records)
     for batch in window_batches(order, [len(p[0].windows) for p in prepared], max_windows):

@@ -48,6 +48,7 @@ class ModelArguments:
     offline: bool = field(default=True, metadata={"help": "never reach a model hub (hub ids need offline=false)"})
     max_length: int = field(default=256, metadata={"help": "encoder window in tokens; MiniLM's positions stop at 512"})
     stride: int = field(default=64, metadata={"help": "overlap between windows of long answers"})
+    windows: str = field(default="balanced", metadata={"help": "fixed: full-width windows; balanced: as few windows as the overlap allows, of one width, as short as it allows"})
     dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
     attention_dropout: float | None = field(default=0.0, metadata={"help": "the encoder's dropout on attention weights (None: its own config's)"})
     class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})
@@ -282,12 +283,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
 
     base_path, local_only = resolve_base_model(model_args.base_model, offline=model_args.offline)
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=local_only)
-    examples = [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units) for r in train_records]
+    examples = [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units, model_args.windows) for r in train_records]
     for ex in examples:
         ex["length"] = sum(len(w) for w in ex["window_input_ids"])
     config = ScorerConfig(
         max_length=model_args.max_length,
         stride=model_args.stride,
+        windows=model_args.windows,
         dropout=model_args.dropout,
         attention_dropout=model_args.attention_dropout,
         section_class_weights=class_weights(examples, model_args.class_weight_power),
@@ -335,7 +337,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
         model.active_heads = None
         story_items = None  # the story heads read the states stage 2 caches: one encoder pass over the training answers
         if model_args.head_refit_epochs > 0:
-            refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units)
+            refit_examples = examples + [build_example(tokenizer, r, model_args.max_length, model_args.stride, model_args.units, model_args.windows)
                                          for r in refit_copies]
             states = cache_states(model, refit_examples, collator, training_args.device)
             refit = refit_heads(

@@ -49,7 +49,8 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
         load_jsonl(data["train_file"]), data["augment"], data["augment_fraction"], data["augment_mode"], seed, fraction, transforms,
         data.get("finetune_derived", 1.0),
     )
-    examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"], margs.get("units", "sentences")) for r in records + extra]
+    examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"], margs.get("units", "sentences"),
+                              margs.get("windows", "fixed")) for r in records + extra]
     summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, margs["head_refit_lr"],
                           batch_size=recorded["training"]["per_device_train_batch_size"] * 2, seed=seed)
     calibration = calibrate_decoding(StarScorer(model, tokenizer, device=device), load_jsonl(data["dev_file"]))

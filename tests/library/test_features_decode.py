@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,8 @@ import torch
 from star_scorer.data import segment_spans
 from star_scorer.decode import (
     RUN_ON,
+    _ends_with,
+    _viterbi_dense,
     quality_from_clauses,
     spans_from_words,
     switch_penalties,
@@ -29,9 +33,11 @@ from star_scorer.labels import LABEL2ID, SECTION_LABELS
 from star_scorer.modeling import answer_tokens
 
 
-@pytest.mark.parametrize(("n", "window", "stride"), [(5, 10, 2), (10, 10, 2), (11, 10, 2), (100, 30, 8), (1000, 510, 128)])
-def test_windows_cover_every_token_with_the_overlap(n, window, stride):
-    ranges = window_ranges(n, window, stride)
+@pytest.mark.parametrize("kind", ["fixed", "balanced"])
+@pytest.mark.parametrize(("n", "window", "stride"), [(5, 10, 2), (10, 10, 2), (11, 10, 2), (100, 30, 8), (1000, 510, 128),
+                                                     (255, 254, 64), (300, 254, 64), (445, 254, 64), (446, 254, 64)])
+def test_windows_cover_every_token_with_the_overlap(n, window, stride, kind):
+    ranges = window_ranges(n, window, stride, kind)
     covered = np.zeros(n, dtype=int)
     for s, e in ranges:
         assert e - s <= window
@@ -40,6 +46,17 @@ def test_windows_cover_every_token_with_the_overlap(n, window, stride):
     assert ranges[0][0] == 0 and ranges[-1][1] == n
     for (_, e1), (s2, _) in zip(ranges, ranges[1:]):
         assert e1 - s2 >= stride  # consecutive windows overlap by at least the stride
+
+
+def test_balanced_windows_read_fewer_tokens_in_as_many_windows():
+    for n in range(255, 1200, 7):
+        fixed, balanced = window_ranges(n, 254, 64, "fixed"), window_ranges(n, 254, 64, "balanced")
+        assert len(balanced) == len(fixed)
+        assert len({e - s for s, e in balanced}) == 1  # one width
+        assert sum(e - s for s, e in balanced) <= sum(e - s for s, e in fixed)
+    assert window_ranges(300, 254, 64, "balanced") == [(0, 182), (118, 300)]
+    with pytest.raises(ValueError, match="expected windows in"):
+        window_ranges(300, 254, 64, "sliding")
 
 
 def test_window_larger_than_overlap_is_required():
@@ -107,6 +124,26 @@ def test_viterbi_penalty_smooths_a_single_flicker():
     scores = np.log(np.array([[0.9, 0.1], [0.45, 0.55], [0.9, 0.1]]))
     assert viterbi(scores, 0.0).tolist() == [0, 1, 0]
     assert viterbi(scores, 1.0).tolist() == [0, 0, 0]
+
+
+def test_viterbi_finds_the_path_the_search_over_every_label_pair_finds():
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        n = int(rng.integers(1, 30))
+        scores = rng.normal(size=(n, 5)) * rng.choice([0.1, 1.0, 5.0])
+        if trial % 3 == 0:
+            scores = np.round(scores)  # ties: both keep the lower label
+        penalties = rng.choice([0.0, 0.1, 0.5, 2.0], size=n - 1)
+        assert viterbi(scores, penalties).tolist() == _viterbi_dense(scores, penalties).tolist()
+    negative = np.full(2, -3.0)  # a bonus for changing: only the dense search is exact, and it is used
+    scores = np.log(np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1]]))
+    assert viterbi(scores, negative).tolist() == _viterbi_dense(scores, negative).tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("word", ["done.", 'done."', "done.)", "really?!", "done", ".", '"', "3.5", "fix,", "fix\u2014", "x-", 'x,"'])
+def test_word_ends_read_as_the_sentence_and_clause_patterns_do(word):
+    assert _ends_with(word, ".!?") == bool(re.search(r"[.!?][\"')\]]*$", word))
+    assert _ends_with(word, ",;:\u2014-") == bool(re.search(r"[,;:\u2014-][\"')\]]*$", word))
 
 
 def _words(text):
