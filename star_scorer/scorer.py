@@ -8,15 +8,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from star_scorer import attention as window_attention
 from star_scorer.decode import quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
-from star_scorer.features import WindowCollator, answer_inputs, window_batches
+from star_scorer.features import Encoded, WindowCollator, answer_inputs, encode, encoded_inputs, window_batches
 from star_scorer.feedback import feedback_lines, ownership
 from star_scorer.io import PARSE_ERROR
 from star_scorer.modeling import CONFIG_NAME, StarScorerModel
@@ -34,6 +38,8 @@ MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+ATTENTIONS = ("auto", "windows", "sdpa")
+_INTRA_OP = threading.Lock()  # one threaded scoring at a time changes torch's (process-wide) intra-op thread count
 
 
 def default_device() -> torch.device:
@@ -66,8 +72,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 class StarScorer:
     def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None, source: str | None = None,
-                 precision: str = "fp32", story_heads: StoryHeads | None = None) -> None:
+                 precision: str = "fp32", story_heads: StoryHeads | None = None, workers: int | None = None) -> None:
         self.device = torch.device(device) if device else default_device()
+        # CPU: batches scored by this many threads of one intra-op thread each, so one batch's decoding (Python,
+        # one core) overlaps another's encoder instead of leaving a core idle; None: torch's intra-op thread count
+        self.workers = 1 if self.device.type != "cpu" else max(workers or torch.get_num_threads(), 1)
         self.precision = resolve_precision(precision, self.device)
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = model.to(self.device, dtype).eval()
@@ -79,15 +88,23 @@ class StarScorer:
         self.source = source or "in-memory model"  # what every row's "model" says produced it
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, device: str | torch.device | None = None, precision: str = "auto") -> StarScorer:
+    def load(cls, spec: str | Path | None = None, device: str | torch.device | None = None, precision: str = "auto",
+             workers: int | None = None, attention: str = "auto") -> StarScorer:
         """Load from a model folder, an MLflow ``models:/`` or ``runs:/`` URI, or (None) the default model.
 
         Rows name the model as ``star-scorer vN`` for a registered one, else the run URI or the folder's name.
         ``precision``: ``auto`` (bf16 where the device does bf16 natively), ``fp32`` or ``bf16``.
+        ``workers``: CPU threads that score batches side by side (None: torch's intra-op thread count).
+        ``attention``: ``auto`` (``windows`` on a CPU, else ``sdpa``), ``windows`` (``star_scorer.attention``: each
+        window's own tokens, one window at a time) or ``sdpa`` (torch's fused attention, as in training).
         """
         directory = resolve_model_dir(spec)
         device = torch.device(device) if device else default_device()
         model = StarScorerModel.from_pretrained(directory, device=device)
+        if attention not in ATTENTIONS:
+            raise ValueError(f"expected attention among {list(ATTENTIONS)}, found {attention!r}")
+        if attention == "windows" or (attention == "auto" and device.type == "cpu"):
+            model.encoder.set_attn_implementation(window_attention.NAME)  # this scorer owns the model: training never sees it
         tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
         logger.info("loaded scorer from %s on %s", directory, device)
         source = directory.name
@@ -95,7 +112,7 @@ class StarScorer:
             from star_scorer.tracking import describe_model_uri
 
             source = describe_model_uri(str(spec))
-        return cls(model, tokenizer, device, source=source, precision=precision, story_heads=StoryHeads.load(directory))
+        return cls(model, tokenizer, device, source=source, precision=precision, story_heads=StoryHeads.load(directory), workers=workers)
 
     # -- public API -------------------------------------------------------------
     def predict(self, answers: str | list[str], max_windows: int = 16) -> dict | list[dict]:
@@ -117,7 +134,7 @@ class StarScorer:
     def raw_outputs(self, answers: list[str], max_windows: int = 16) -> Iterator[tuple[int, tuple]]:
         """(index, (encoding, clause spans, token log-probs, clause fact logits)): the model's part, before decoding."""
         cfg = self.config
-        prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.units) for text in answers]
+        prepared = [answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.units, cfg.windows) for text in answers]
         encoded = [enc for enc, _, _ in prepared]
         order = sorted(range(len(answers)), key=lambda i: len(encoded[i].input_ids))
         for batch in window_batches(order, [len(e.windows) for e in encoded], max_windows):
@@ -166,29 +183,58 @@ class StarScorer:
         """(index, result or {"error"}) for every answer; a failing batch is retried one answer at a time."""
         questions = questions or [None] * len(answers)
         cfg = self.config
-        prepared: list[tuple | None] = []
+        specials = (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id)
+        encoded: list[Encoded | None] = []  # tokenized here, once (the tokenizer is not shared across threads)
         for j, text in enumerate(answers):
             try:
-                prepared.append(answer_inputs(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.units))
+                encoded.append(encode(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.windows))
             except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
-                prepared.append(None)
+                encoded.append(None)
                 yield j, {"error": f"reading the answer failed: {type(err).__name__}: {err}"}
                 if progress is not None:
                     progress.update(1)
-        ok = [j for j, p in enumerate(prepared) if p is not None]
-        order = sorted(ok, key=lambda j: len(prepared[j][0].input_ids))
-        for batch in window_batches(order, [len(p[0].windows) if p else 0 for p in prepared], max_windows):
+        order = sorted((j for j, e in enumerate(encoded) if e is not None), key=lambda j: len(encoded[j].input_ids))
+        batches = list(window_batches(order, [len(e.windows) if e else 0 for e in encoded], max_windows))
+
+        def score(batch: list[int]) -> list[tuple[int, dict]]:
+            """One batch's results: the rest of its inputs, the forward pass and decoding (a scoring thread's share)."""
+            done, prepared = [], {}
+            for j in batch:
+                try:
+                    prepared[j] = (encoded[j], *encoded_inputs(encoded[j], answers[j], specials, cfg.units))
+                except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
+                    done.append((j, {"error": f"reading the answer failed: {type(err).__name__}: {err}"}))
+            ready = list(prepared)
+            if not ready:
+                return done
             try:
-                results = [(j, self.decode(answers[j], prepared[j][0], prepared[j][2]["clauses"], *out))
-                           for j, out in zip(batch, self._forward([prepared[j][2] for j in batch], [answers[j] for j in batch],
-                                                                   [questions[j] for j in batch]))]
+                outputs = self._forward([prepared[j][2] for j in ready], [answers[j] for j in ready], [questions[j] for j in ready])
+                return done + [(j, self.decode(answers[j], prepared[j][0], prepared[j][2]["clauses"], *out)) for j, out in zip(ready, outputs)]
             except Exception:  # noqa: BLE001 - this batch alone goes row by row
-                logger.exception("a batch of %d answers failed; scoring them one by one", len(batch))
-                results = [(j, self._one(answers[j], prepared[j], questions[j])) for j in batch]
-            for pair in results:
-                if progress is not None:
-                    progress.update(1)
-                yield pair
+                logger.exception("a batch of %d answers failed; scoring them one by one", len(ready))
+                return done + [(j, self._one(answers[j], prepared[j], questions[j])) for j in ready]
+
+        with self._threads(len(batches)) as pool:
+            for results in (pool.map(score, batches) if pool else map(score, batches)):
+                for pair in results:
+                    if progress is not None:
+                        progress.update(1)
+                    yield pair
+
+    @contextmanager
+    def _threads(self, n_batches: int) -> Iterator[ThreadPoolExecutor | None]:
+        """A pool of ``workers`` threads with one intra-op thread each, or None (one batch, one worker, or a GPU)."""
+        if self.workers < 2 or n_batches < 2:
+            yield None
+            return
+        with _INTRA_OP:
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="star-scorer") as pool:
+                    yield pool
+            finally:
+                torch.set_num_threads(before)
 
     def _one(self, text: str, prepared: tuple, question: str | None = None) -> dict:
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
+import torch
 from helpers import FIXTURES, read_jsonl
 
 from star_scorer import io
@@ -133,6 +134,18 @@ def test_a_failing_batch_is_retried_row_by_row_that_batch_alone(trained, monkeyp
     assert out[4]["error"] == "scoring failed: RuntimeError: kernel fault"
     assert all(r["error"] is None and r["sections"] for i, r in enumerate(out) if i != 4)
     assert sizes.count(2) == 3 and sizes.count(1) == 2  # three batches of two; only the failing one again one by one
+
+
+def test_threaded_batches_give_the_rows_one_worker_gives_in_input_order(trained):
+    root, _ = trained
+    rows = _answers(24)
+    one = StarScorer.load(root / "models" / "tiny")
+    one.workers = 1
+    two = StarScorer.load(root / "models" / "tiny")
+    two.workers = 2
+    threads = torch.get_num_threads()
+    assert two.score_rows(rows, max_windows=3) == one.score_rows(rows, max_windows=3)
+    assert torch.get_num_threads() == threads  # the intra-op thread count is put back
 
 
 @pytest.mark.parametrize("ext", FORMATS)
