@@ -1,7 +1,8 @@
 """Speed and memory of batch scoring: ``python -m star_scorer.research.bench [--data FILE] [--model M] [--rss-rows 1000 50000]``.
 
 In one run, on the same answers and the same machine (timings on shared machines are
-noisy, so the figures that count are the ratios):
+noisy, so the figures that count are the ratios, each path timed in interleaved rounds and
+the median kept):
 
 - **naive**: what a user would write with transformers alone: a ``token-classification``
   pipeline (the sections) and a ``text-classification`` pipeline (the score) per
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,10 +60,8 @@ def naive_pipelines(scorer: StarScorer):
             pipeline("text-classification", model=models[1], **kwargs))
 
 
-def time_naive(scorer: StarScorer, answers: list[str]) -> float:
-    sections, score = naive_pipelines(scorer)
-    sections(answers[0])
-    score(answers[0], truncation=True)
+def time_naive(pipelines, answers: list[str]) -> float:
+    sections, score = pipelines
     start = time.perf_counter()
     for text in answers:
         sections(text)
@@ -70,7 +70,6 @@ def time_naive(scorer: StarScorer, answers: list[str]) -> float:
 
 
 def time_scorer(scorer: StarScorer, rows: list[dict], max_windows: int) -> tuple[float, list[dict]]:
-    scorer.score_rows(rows[:max_windows], max_windows=max_windows)  # warm-up
     start = time.perf_counter()
     out = scorer.score_rows(rows, max_windows=max_windows)
     return time.perf_counter() - start, out
@@ -106,19 +105,29 @@ def peak_rss(model: str | None, rows: list[dict], n: int, precision: str) -> dic
     return {"rows": n, "output_rows": lines, "peak_rss_mb": int(done.stdout.split()[-1]) / 1024, "seconds": seconds}
 
 
-def bench(data: str, model: str | None, limit: int | None, max_windows: int, rss_rows: list[int]) -> dict:
+def bench(data: str, model: str | None, limit: int | None, max_windows: int, rss_rows: list[int], rounds: int = 3) -> dict:
     records = read_rows(data)[:limit]
     rows = [{"id": r.get("id", i), "answer": r["answer"]} for i, r in enumerate(records) if answer_problem(r.get("answer")) is None]
     answers = [r["answer"] for r in rows]
     fast = StarScorer.load(model)  # precision "auto"
     fp32 = StarScorer.load(model, precision="fp32")
-    naive_s = time_naive(fp32, answers)
-    fp32_s, fp32_rows = time_scorer(fp32, rows, max_windows)
-    fast_s, fast_rows = time_scorer(fast, rows, max_windows)
+    naive = naive_pipelines(fp32)
+    time_naive(naive, answers[:1])  # warm-up
+    for scorer in (fp32, fast):
+        scorer.score_rows(rows[:max_windows], max_windows=max_windows)
+    seconds: dict[str, list[float]] = {"naive": [], "scorer_fp32": [], "scorer": []}
+    for _ in range(rounds):  # interleaved, so a slow spell of the shared machine falls on every path
+        seconds["naive"].append(time_naive(naive, answers))
+        fp32_s, fp32_rows = time_scorer(fp32, rows, max_windows)
+        fast_s, fast_rows = time_scorer(fast, rows, max_windows)
+        seconds["scorer_fp32"].append(fp32_s)
+        seconds["scorer"].append(fast_s)
+    naive_s, fp32_s, fast_s = (statistics.median(seconds[k]) for k in ("naive", "scorer_fp32", "scorer"))
     report = {
         "data": data, "answers": len(rows), "mean_words": sum(len(a.split()) for a in answers) / len(answers),
         "hardware": f"{torch.get_num_threads()} CPU threads" if fast.device.type == "cpu" else torch.cuda.get_device_name(),
-        "precision": fast.precision,
+        "precision": fast.precision, "rounds": rounds,
+        "attention": fast.model.encoder.config._attn_implementation,
         "answers_per_s": {"naive": len(rows) / naive_s, "scorer_fp32": len(rows) / fp32_s, "scorer": len(rows) / fast_s},
         "figures": {"fp32": figures(records, fp32_rows), fast.precision: figures(records, fast_rows)},
     }
@@ -130,7 +139,8 @@ def bench(data: str, model: str | None, limit: int | None, max_windows: int, rss
 def render(r: dict) -> str:
     aps, x = r["answers_per_s"], r["speedup"]
     lines = [
-        f"{r['answers']} answers from {r['data']} (mean {r['mean_words']:.0f} words), {r['hardware']}, one run",
+        f"{r['answers']} answers from {r['data']} (mean {r['mean_words']:.0f} words), {r['hardware']}, one run: "
+        f"the median of {r['rounds']} interleaved rounds per path; scorer attention {r['attention']}",
         "| path | answers/s | x naive |",
         "|---|---|---|",
         f"| naive transformers pipelines (token + text classification, fp32, batch 1) | {aps['naive']:.1f} | 1.00 |",
@@ -155,12 +165,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default=None, help="model folder or MLflow URI (default: newest under models/)")
     parser.add_argument("--limit", type=int, default=None, help="time only the first N answers")
     parser.add_argument("--max-windows", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per path; the median counts")
     parser.add_argument("--rss-rows", type=int, nargs="*", default=[1000, 50000], help="input sizes for the peak-RSS runs")
     parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     data = args.data or (DEFAULT_DATA if Path(DEFAULT_DATA).exists() else "data/dev.jsonl")
-    report = bench(data, args.model, args.limit, args.max_windows, args.rss_rows)
+    report = bench(data, args.model, args.limit, args.max_windows, args.rss_rows, args.rounds)
     print(render(report))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
