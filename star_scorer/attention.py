@@ -19,6 +19,7 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface
 
 NAME = "star_windows"
+STEP = 8  # a window's tokens are read in steps of this many (its padding beyond them masked), as few shapes as lengths
 
 
 def padding_mask(batch_size: int, q_length: int, kv_length: int, attention_mask: torch.Tensor | None = None, **kwargs):
@@ -53,8 +54,11 @@ def window_attention(
         lengths = counts.tolist()
     out = query.new_zeros(n_windows, length, query.size(1), dim)
     for w, n in enumerate(lengths):
-        scores = torch.matmul(query[w, :, :n], key[w, :, :n].transpose(-1, -2)).float().mul_(scaling)
-        out[w, :n] = torch.matmul(torch.softmax(scores, -1).to(value.dtype), value[w, :, :n]).transpose(0, 1)
+        m = min(-(-n // STEP) * STEP, length)  # shapes in steps: the CPU kernels keep memory per shape
+        scores = torch.matmul(query[w, :, :m], key[w, :, :m].transpose(-1, -2)).float().mul_(scaling)
+        scores[..., n:] = float("-inf")
+        probs = torch.softmax(scores, -1).to(value.dtype)
+        out[w, :n] = torch.matmul(probs, value[w, :, :m])[:, :n].transpose(0, 1)
     return out, None
 
 

@@ -48,7 +48,7 @@ class ModelArguments:
     offline: bool = field(default=True, metadata={"help": "never reach a model hub (hub ids need offline=false)"})
     max_length: int = field(default=256, metadata={"help": "encoder window in tokens; MiniLM's positions stop at 512"})
     stride: int = field(default=64, metadata={"help": "overlap between windows of long answers"})
-    windows: str = field(default="balanced", metadata={"help": "fixed: full-width windows; balanced: as few windows as the overlap allows, of one width, as short as it allows"})
+    windows: str = field(default="fixed", metadata={"help": "fixed: full-width windows; balanced: as few windows as the overlap allows, of one width, as short as it allows"})
     dropout: float = field(default=0.1, metadata={"help": "heads' dropout, as in BERT"})
     attention_dropout: float | None = field(default=0.0, metadata={"help": "the encoder's dropout on attention weights (None: its own config's)"})
     class_weight_power: float = field(default=0.5, metadata={"help": "section loss weight = frequency^-power (0: none, 0.5: sqrt-inverse, 1: inverse)"})

@@ -91,10 +91,10 @@ def peak_rss(model: str | None, rows: list[dict], n: int, precision: str) -> dic
         with src.open("w", encoding="utf-8") as fh:
             for i in range(n):
                 fh.write(json.dumps({"id": f"r{i}", "answer": rows[i % len(rows)]["answer"]}) + "\n")
-        code = (
-            "import json, resource, sys; from star_scorer.jobs import score; "
+        code = (  # the peak of this process's own memory: VmHWM (ru_maxrss would keep the forking parent's peak)
+            "from star_scorer.jobs import score; "
             f"score.run({str(src)!r}, {str(out)!r}, {model!r}, progress=False, precision={precision!r}); "
-            "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
+            "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))"
         )
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
