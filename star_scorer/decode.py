@@ -18,10 +18,10 @@ def word_scores(text: str, offsets: list[tuple[int, int]], token_logprobs: np.nd
     n_labels = token_logprobs.shape[-1]
     scores = np.zeros((len(words), n_labels))
     counts = np.zeros(len(words))
-    starts = np.array([start for start, end in offsets if end > start], dtype=np.int64)
-    kept = np.array([t for t, (start, end) in enumerate(offsets) if end > start], dtype=np.int64)
+    spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    kept = np.flatnonzero(spans[:, 1] > spans[:, 0])  # tokens with characters
     # a token belongs to the first word that ends after its start
-    w = np.searchsorted(np.array([end for _, end in words], dtype=np.int64), starts, side="right")
+    w = np.searchsorted(np.array([end for _, end in words], dtype=np.int64), spans[kept, 0], side="right")
     inside = w < len(words)
     np.add.at(scores, w[inside], token_logprobs[kept[inside]])
     np.add.at(counts, w[inside], 1)

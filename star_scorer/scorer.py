@@ -190,7 +190,7 @@ class StarScorer:
                 encoded.append(encode(self.tokenizer, text, cfg.max_length, cfg.stride, cfg.windows))
             except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
                 encoded.append(None)
-                yield j, {"error": f"reading the answer failed: {type(err).__name__}: {err}"}
+                yield j, _read_failed(err)
                 if progress is not None:
                     progress.update(1)
         order = sorted((j for j, e in enumerate(encoded) if e is not None), key=lambda j: len(encoded[j].input_ids))
@@ -203,7 +203,7 @@ class StarScorer:
                 try:
                     prepared[j] = (encoded[j], *encoded_inputs(encoded[j], answers[j], specials, cfg.units))
                 except Exception as err:  # noqa: BLE001 - reported in the row, the run goes on
-                    done.append((j, {"error": f"reading the answer failed: {type(err).__name__}: {err}"}))
+                    done.append((j, _read_failed(err)))
             ready = list(prepared)
             if not ready:
                 return done
@@ -302,6 +302,10 @@ class StarScorer:
         if story is not None:
             out["story"] = decode_story(text, clauses, *story, self.story_heads.step_thresholds if self.story_heads is not None else None)
         return out
+
+
+def _read_failed(err: Exception) -> dict:
+    return {"error": f"reading the answer failed: {type(err).__name__}: {err}"}
 
 
 def answer_problem(answer: object) -> str | None:
