@@ -23,7 +23,7 @@ from star_scorer.decode import quality_from_clauses, spans_from_words, switch_pe
 from star_scorer.features import Encoded, WindowCollator, answer_inputs, encode, encoded_inputs, window_batches
 from star_scorer.feedback import feedback_lines, ownership
 from star_scorer.io import PARSE_ERROR
-from star_scorer.modeling import CONFIG_NAME, StarScorerModel
+from star_scorer.modeling import CONFIG_NAME, StarScorerModel, answer_tokens
 from star_scorer.paths import MODELS_DIR, REGISTERED_MODEL_NAME
 from star_scorer.story import StoryHeads, decode_story
 
@@ -248,8 +248,12 @@ class StarScorer:
     def states(self, inputs: list[dict]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The collated batch of ``answer_inputs``' inputs and the encoder's (answers, tokens, hidden) states for it."""
         batch = {k: v.to(self.device) for k, v in self.collator(inputs).items()}
-        return batch, self.model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"],
-                                               batch["token_pos"], batch["token_unit"].shape)
+        if self.model.encoder.config._attn_implementation != window_attention.NAME:
+            return batch, self.model.answer_states(batch["input_ids"], batch["attention_mask"], batch["answer_index"],
+                                                   batch["token_pos"], batch["token_unit"].shape)
+        # window attention: the windows' real tokens go through the encoder end to end, no padding computed
+        hidden = window_attention.packed_states(self.model.encoder, batch["input_ids"], batch["attention_mask"], self.tokenizer.pad_token_id)
+        return batch, answer_tokens(hidden, batch["answer_index"], batch["token_pos"], batch["token_unit"].shape)
 
     @torch.inference_mode()
     def _forward(self, inputs: list[dict], answers: list[str] | None = None, questions: list | None = None) -> list[tuple]:

@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from star_scorer.attention import NAME, window_attention
+from transformers import BertConfig, BertModel
+
+from star_scorer.attention import NAME, packed_states, window_attention
 from star_scorer.scorer import StarScorer
 
 
@@ -58,3 +60,38 @@ def test_the_cpu_scorer_reads_answers_with_window_attention_as_with_sdpa(trained
         assert x["result_quality"]["facts"] == pytest.approx(y["result_quality"]["facts"], abs=1e-3)
     with pytest.raises(ValueError, match="expected attention among"):
         StarScorer.load(root / "models" / "tiny", attention="flash")
+
+
+def _tiny_encoder(attention=NAME):
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    encoder = BertModel(config).eval()
+    encoder.set_attn_implementation(attention)
+    return encoder
+
+
+def test_packed_windows_read_as_the_padded_batch_does_with_zeros_on_padding():
+    encoder = _tiny_encoder()
+    lengths = torch.tensor([30, 17, 8, 5, 1])  # 61 real tokens: the packed sequence is padded to 128
+    mask = (torch.arange(32) < lengths[:, None]).long()
+    ids = torch.randint(1, 100, (5, 32)).masked_fill(mask == 0, 0)
+    with torch.inference_mode():
+        padded = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        packed = packed_states(encoder, ids, mask)
+    assert packed.shape == padded.shape
+    for w, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(packed[w, :n], padded[w, :n], atol=1e-5, rtol=1e-5)
+        assert not packed[w, n:].any()
+
+
+def test_packing_needs_window_attention_and_one_sequence():
+    mask = torch.ones(2, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="expected an encoder with 'star_windows' attention"):
+        packed_states(_tiny_encoder("sdpa"), torch.ones(2, 8, dtype=torch.long), mask)
+    q, k, v = _qkv(windows=2)
+    with pytest.raises(ValueError, match="expected one packed sequence of windows, found a batch of 2"):
+        window_attention(torch.nn.Module().eval(), q, k, v, None, packed_lengths=[24, 24])
+    q, k, v = _qkv(windows=1)
+    with pytest.raises(ValueError, match="expected windows of 30 tokens in all, found a sequence of 24"):
+        window_attention(torch.nn.Module().eval(), q, k, v, None, packed_lengths=[20, 10])
