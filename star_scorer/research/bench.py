@@ -105,6 +105,26 @@ def peak_rss(model: str | None, rows: list[dict], n: int, precision: str) -> dic
     return {"rows": n, "output_rows": lines, "peak_rss_mb": int(done.stdout.split()[-1]) / 1024, "seconds": seconds}
 
 
+def matmul_gflops(dtype: torch.dtype, tokens: int = 4096, repeats: int = 20) -> float:
+    """One CPU thread's speed on the encoder's largest matmul (tokens x 384 -> 1536), in GFLOP/s at ``dtype``.
+
+    The scorer's lead over the fp32 pipelines rests on the machine's bf16 matmuls, and shared machines differ
+    in them (2x between two hosts of one kind), so the report names this beside the ratio."""
+    x, w = torch.randn(tokens, 384, dtype=dtype), torch.randn(1536, 384, dtype=dtype)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(3):
+            torch.nn.functional.linear(x, w)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.nn.functional.linear(x, w)
+        seconds = (time.perf_counter() - start) / repeats
+    finally:
+        torch.set_num_threads(before)
+    return 2 * tokens * 384 * 1536 / seconds / 1e9
+
+
 def bench(data: str, model: str | None, limit: int | None, max_windows: int, rss_rows: list[int], rounds: int = 3) -> dict:
     records = read_rows(data)[:limit]
     rows = [{"id": r.get("id", i), "answer": r["answer"]} for i, r in enumerate(records) if answer_problem(r.get("answer")) is None]
@@ -132,6 +152,8 @@ def bench(data: str, model: str | None, limit: int | None, max_windows: int, rss
         "figures": {"fp32": figures(records, fp32_rows), fast.precision: figures(records, fast_rows)},
     }
     report["speedup"] = {"scorer_fp32": naive_s / fp32_s, "scorer": naive_s / fast_s}
+    if fast.device.type == "cpu":
+        report["matmul_gflops"] = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     report["rss"] = [peak_rss(model, rows, n, "auto") for n in rss_rows]
     return report
 
@@ -147,6 +169,10 @@ def render(r: dict) -> str:
         f"| StarScorer.score_rows, fp32 | {aps['scorer_fp32']:.1f} | {x['scorer_fp32']:.2f} |",
         f"| StarScorer.score_rows, {r['precision']} (default) | {aps['scorer']:.1f} | **{x['scorer']:.2f}** |",
     ]
+    if r.get("matmul_gflops"):
+        g = r["matmul_gflops"]
+        lines.append(f"\nthis machine's matmul, one thread: fp32 {g['fp32']:.0f} GFLOP/s, bf16 {g['bf16']:.0f} GFLOP/s "
+                     f"({g['bf16'] / g['fp32']:.1f}x): the scorer's lead follows the second figure")
     if all(r["figures"].values()):
         lines += ["", "| precision | section macro-F1 | QWK |", "|---|---|---|"]
         lines += [f"| {name} | {f['section_macro_f1']:.4f} | {f['qwk']:.4f} |" for name, f in r["figures"].items()]

@@ -116,6 +116,8 @@ def test_bench_times_the_naive_pipeline_and_the_scorer_and_measures_memory_by_ro
     assert all(100 < m["peak_rss_mb"] < 4000 for m in report["rss"])
     assert set(report["figures"]) == {"fp32", report["precision"]} and report["figures"]["fp32"]["section_macro_f1"] >= 0
     assert json.loads((tmp_path / "bench.json").read_text())["speedup"] == report["speedup"]
+    assert set(report["matmul_gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in report["matmul_gflops"].values())
+    assert "this machine's matmul, one thread: fp32" in bench.render(report)
 
 
 def test_precision_auto_is_bf16_only_where_the_cpu_multiplies_bf16(monkeypatch):
