@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from transformers import BertConfig, BertModel
 
 from star_scorer.attention import NAME, packed_states, window_attention
