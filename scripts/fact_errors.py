@@ -12,9 +12,8 @@ import argparse
 from collections import Counter
 
 from star_scorer.io import read_rows
+from star_scorer.labels import FACTS
 from star_scorer.scorer import StarScorer
-
-FACTS = ("T", "B", "NB", "V")
 
 
 def fact_errors(model: str, data: str) -> list[dict]:

@@ -65,12 +65,18 @@ def window_attention(
         lengths = counts.tolist()
     out = query.new_zeros(n_windows, length, query.size(1), dim)
     for w, n in enumerate(lengths):
-        m = min(-(-n // STEP) * STEP, length)  # shapes in steps: the CPU kernels keep memory per shape
-        scores = torch.matmul(query[w, :, :m], key[w, :, :m].transpose(-1, -2)).float().mul_(scaling)
-        scores[..., n:] = float("-inf")
-        probs = torch.softmax(scores, -1).to(value.dtype)
-        out[w, :n] = torch.matmul(probs, value[w, :, :m])[:, :n].transpose(0, 1)
+        out[w, :n] = _one_window(query[w], key[w], value[w], n, scaling)
     return out, None
+
+
+def _one_window(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n: int, scaling: float) -> torch.Tensor:
+    """(heads, tokens from the window's first on, dim) -> its first ``n`` tokens' (n, heads, dim) attention over
+    each other, read in steps of ``STEP`` tokens (the CPU kernels keep memory per shape), those beyond ``n`` masked."""
+    m = min(-(-n // STEP) * STEP, q.size(1))
+    scores = torch.matmul(q[:, :m], k[:, :m].transpose(-1, -2)).float().mul_(scaling)
+    scores[..., n:] = float("-inf")
+    probs = torch.softmax(scores, -1).to(v.dtype)
+    return torch.matmul(probs, v[:, :m])[:, :n].transpose(0, 1)
 
 
 def _packed_attention(query, key, value, lengths: list[int], scaling: float) -> torch.Tensor:
@@ -83,12 +89,8 @@ def _packed_attention(query, key, value, lengths: list[int], scaling: float) -> 
     q, k, v = query[0], key[0], value[0]
     out = query.new_zeros(1, total, query.size(1), query.size(3))
     start = 0
-    for n in lengths:
-        m = min(-(-n // STEP) * STEP, total - start)  # the next window's first tokens are read and masked
-        scores = torch.matmul(q[:, start : start + m], k[:, start : start + m].transpose(-1, -2)).float().mul_(scaling)
-        scores[..., n:] = float("-inf")
-        probs = torch.softmax(scores, -1).to(value.dtype)
-        out[0, start : start + n] = torch.matmul(probs, v[:, start : start + m])[:, :n].transpose(0, 1)
+    for n in lengths:  # a window's last step may read the next window's first tokens: they are masked
+        out[0, start : start + n] = _one_window(q[:, start:], k[:, start:], v[:, start:], n, scaling)
         start += n
     return out
 
