@@ -106,7 +106,8 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
             tried.append({"label_bias": dict(cfg.label_bias), "macro_f1": f})
             best = max(best, (f, cfg.label_bias), key=lambda b: b[0])
         cfg.label_bias = best[1]
-        for result in RESULT_BIAS:  # then RESULT's, the others held (the joint grid chose the same on v20, at four times the passes)
+        # then RESULT's, the others held (on v20 the joint grid, four times the passes, chose the same RESULT offset)
+        for result in RESULT_BIAS:
             cfg.label_bias = best[1] | {"RESULT": result}
             f = score()
             tried.append({"label_bias": dict(cfg.label_bias), "macro_f1": f})

@@ -79,3 +79,17 @@ def test_score_offsets_pass_the_number_check_when_the_copies_say_so():
     assert calibrate.number_check(check[:3], check[3:], free, names) == 0.0
     offsets, qwk, share = calibrate.choose_score_offsets([(gold, logits, has)], names, check=check, at_least=0.9)
     assert offsets["NB"] == -1.5 and share == 1.0 and qwk == 1.0
+
+
+def test_training_searches_a_result_bias_after_task_and_other(trained):
+    root, _ = trained
+    model = root / "models" / "tiny"
+    calibration = json.loads((model / "decoding_calibration.json").read_text())
+    tried = [t["label_bias"] for t in calibration["tried"] if "label_bias" in t and "RESULT" in t["label_bias"]]
+    assert sorted(t["RESULT"] for t in tried) == sorted(calibrate.RESULT_BIAS)  # each RESULT offset once, the others held
+    assert len({(t.get("TASK"), t.get("OTHER")) for t in tried}) == 1  # absent: the start (0) beat every setting
+    chosen = calibration["best"]["label_bias"]
+    assert chosen.get("TASK", 0.0) in calibrate.TASK_BIAS and chosen.get("OTHER", 0.0) in calibrate.OTHER_BIAS
+    assert chosen.get("RESULT", 0.0) in calibrate.RESULT_BIAS
+    saved = json.loads((model / "scorer_config.json").read_text())
+    assert saved["label_bias"] == chosen  # what decoding reads is what the search chose
