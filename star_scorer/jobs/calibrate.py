@@ -98,20 +98,20 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
             best = max(best, (f, value), key=lambda b: b[0])
         setattr(cfg, name, best[1])
 
+    def try_bias(bias: dict, best: tuple) -> tuple:
+        """(dev macro-F1, biases) of ``bias`` or of ``best``, whichever is higher (``best`` on ties)."""
+        cfg.label_bias = bias
+        f = score()
+        tried.append({"label_bias": dict(bias), "macro_f1": f})
+        return max(best, (f, bias), key=lambda b: b[0])
+
     def search_biases() -> None:
         best = (score(), dict(cfg.label_bias))
         for task, other in itertools.product(TASK_BIAS, OTHER_BIAS):
-            cfg.label_bias = {"TASK": task, "OTHER": other}
-            f = score()
-            tried.append({"label_bias": dict(cfg.label_bias), "macro_f1": f})
-            best = max(best, (f, cfg.label_bias), key=lambda b: b[0])
-        cfg.label_bias = best[1]
-        # then RESULT's, the others held (on v20 the joint grid, four times the passes, chose the same RESULT offset)
+            best = try_bias({"TASK": task, "OTHER": other}, best)
+        held = best[1]  # then RESULT's on the best of those (on v20 the joint grid, four times the passes, chose the same)
         for result in RESULT_BIAS:
-            cfg.label_bias = best[1] | {"RESULT": result}
-            f = score()
-            tried.append({"label_bias": dict(cfg.label_bias), "macro_f1": f})
-            best = max(best, (f, cfg.label_bias), key=lambda b: b[0])
+            best = try_bias(held | {"RESULT": result}, best)
         cfg.label_bias = best[1]
 
     search_penalties()
