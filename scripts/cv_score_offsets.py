@@ -3,8 +3,8 @@
 
 The real-answer set is split in half by story (an answer and its variants stay together), ``repeats``
 times. Each half in turn chooses the T/B/NB offsets as ``make train`` does (``calibrate.choose_score_offsets``:
-the best QWK summed over dev and that half); the other half is scored with them and with dev's choice
-alone, and with the choice under the number check on dev's rewrites (``calibrate.number_check_inputs``: what
+the best QWK summed over dev and that half, bagged over bootstrap draws); the other half is scored with them, with
+the plain argmax (no bagging), with dev's choice alone, and with the choice under the number check on dev's rewrites (``calibrate.number_check_inputs``: what
 ``make calibrate ... NUMBER_CHECK=0.9`` chooses). Prints each fold and the mean held-out gains, so the in-sample figure of the chosen
 model can be read beside an honest one.
 """
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     check, _ = number_check_inputs(scorer, dev[4], dev[1:4])
     dev_only, _, _ = choose_score_offsets([dev[:4]], facts)
     stories = sorted({r["id"].rstrip("v") for r in real[4]})
-    gains, checked = [], []
+    gains, checked, bagged = [], [], []
     for repeat in range(args.repeats):
         random.Random(repeat).shuffle(stories)
         half = set(stories[: len(stories) // 2])
@@ -52,15 +52,17 @@ def main(argv: list[str] | None = None) -> list[float]:
         for fit, held in ((a, ~a), (~a, a)):
             sets = [dev[:4], tuple(x[fit] for x in real[:4])]
             chosen, _, _ = choose_score_offsets(sets, facts)
+            plain, _, _ = choose_score_offsets(sets, facts, resamples=0)
             under_check, _, share = choose_score_offsets(sets, facts, check=check)
             qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts, real[3][held]),
                                            weights="quadratic")
-                   for name, o in (("joint", chosen), ("dev", dev_only), ("checked", under_check))}
+                   for name, o in (("joint", chosen), ("plain", plain), ("dev", dev_only), ("checked", under_check))}
             gains.append(qwk["joint"] - qwk["dev"])
+            bagged.append(qwk["joint"] - qwk["plain"])
             checked.append(qwk["checked"] - qwk["joint"])
             print(f"repeat {repeat}: offsets {chosen}: held-out QWK {qwk['joint']:.3f} against {qwk['dev']:.3f} with dev's {dev_only}; "
-                  f"under the number check {under_check} (dev's check {share}): {qwk['checked']:.3f}")
-    for name, values in (("joint choice over dev's", gains), ("choice under the number check over the free joint one", checked)):
+                  f"plain argmax {plain}: {qwk['plain']:.3f}; under the number check {under_check} (dev's check {share}): {qwk['checked']:.3f}")
+    for name, values in (("joint choice over dev's", gains), ("bagged joint choice over the plain argmax", bagged), ("choice under the number check over the free joint one", checked)):
         print(f"held-out QWK gain of the {name}, {len(values)} folds: mean {np.mean(values):+.3f}, sd {np.std(values):.3f}, "
               f"{sum(g > 0 for g in values)} above 0, {sum(g < 0 for g in values)} below")
     return gains

@@ -93,3 +93,18 @@ def test_training_searches_a_result_bias_after_task_and_other(trained):
     assert chosen.get("RESULT", 0.0) in calibrate.RESULT_BIAS
     saved = json.loads((model / "scorer_config.json").read_text())
     assert saved["label_bias"] == chosen  # what decoding reads is what the search chose
+
+
+def test_qwk_rows_is_cohen_kappa_with_answers_counted_by_their_weights():
+    """The vectorised QWK that the bootstrap draws use: each row against gold, an answer drawn k times counted k times."""
+    from sklearn.metrics import cohen_kappa_score
+
+    gold = RNG.integers(0, 5, 60)
+    rows = RNG.integers(0, 5, (3, 60))
+    rows[0] = gold  # perfect agreement
+    weights = RNG.integers(0, 3, 60)
+    got = calibrate.qwk_rows(gold, rows, weights)
+    want = [cohen_kappa_score(np.repeat(gold, weights), np.repeat(r, weights), weights="quadratic", labels=list(range(5))) for r in rows]
+    assert np.allclose(got, want) and got[0] == 1.0
+    assert np.allclose(calibrate.qwk_rows(gold, rows), [cohen_kappa_score(gold, r, weights="quadratic") for r in rows])
+
