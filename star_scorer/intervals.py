@@ -91,9 +91,7 @@ def figures(counts: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, np.
     out["section_macro_f1"] = label_f1[:, _STAR].mean(1)
     sc = (w @ counts["scores"]).reshape(-1, NUM_SCORES, NUM_SCORES)
     total = sc.sum((1, 2))
-    expected = np.einsum("bi,bj->bij", sc.sum(2), sc.sum(1)) / np.maximum(total, 1)[:, None, None]
-    num, den = (sc * _QWK_WEIGHTS).sum((1, 2)), (expected * _QWK_WEIGHTS).sum((1, 2))
-    out["qwk"] = np.divide(den - num, den, out=np.zeros_like(den), where=den > 0)  # 0 where one score alone is present, as metrics
+    out["qwk"] = qwk_of_confusions(sc)
     diag = sc[:, np.arange(NUM_SCORES), np.arange(NUM_SCORES)].sum(1)
     near = sum(sc[:, i, j] for i in range(NUM_SCORES) for j in range(NUM_SCORES) if abs(i - j) <= 1)
     out["exact"] = diag / np.maximum(total, 1)
@@ -107,6 +105,14 @@ def figures(counts: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, np.
     e = w[:, known] @ counts["evidence"][known].astype(float)
     out["evidence_char_f1"] = _f1(e[:, 0], e[:, 1], e[:, 2])
     return out
+
+
+def qwk_of_confusions(cm: np.ndarray) -> np.ndarray:
+    """Quadratic-weighted kappa of each ``(gold, predicted)`` score count matrix in ``cm`` (``(B, 5, 5)``); 0 where one
+    score alone is present, as ``metrics``."""
+    expected = np.einsum("bi,bj->bij", cm.sum(2), cm.sum(1)) / np.maximum(cm.sum((1, 2)), 1)[:, None, None]
+    num, den = (cm * _QWK_WEIGHTS).sum((1, 2)), (expected * _QWK_WEIGHTS).sum((1, 2))
+    return np.divide(den - num, den, out=np.zeros_like(den), where=den > 0)
 
 
 def draws(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 
 from star_scorer.data import load_jsonl
 from star_scorer.decode import fact_clauses, result_clauses, sentence_best, sentence_ids
+from star_scorer.intervals import qwk_of_confusions
 from star_scorer.labels import NUM_SCORES
 from star_scorer.metrics import evidence_metrics, facts_metrics, section_metrics
 from star_scorer.modeling import ScorerConfig
@@ -194,8 +195,9 @@ def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float,
     ((gold scores, *``result_fact_logits``) each; without NB's support, NB is read from ``logits``); ties go to the
     smaller offsets. With ``resamples``, the best is taken on that many bootstrap draws of every set and each
     offset is their median (the grid's nearest eligible point; ties to the better full-sample QWK): the argmax of a
-    QWK over 150 real answers moves with a handful of them, and the bagged choice held out better on realworld
-    halves (+0.006 over 30 folds of three seeds, docs/experiments.md session 18). With ``check``
+    QWK over 150 real answers moves with a handful of them, and the bagged choice held out slightly better on
+    realworld halves (+0.0045 over six models, 10 folds each, ``scripts/cv_score_offsets.py``, docs/experiments.md
+    session 18). With ``check``
     (``result_fact_logits`` of answers, then of their ``rewrites.unquantified`` copies), only offsets under which
     taking the numbers out turns NB off on at least ``at_least`` of the answers that had it are eligible (the best
     share when none reach it; 0: any). Returns them, the full-sample QWK sum and the chosen offsets' share."""
@@ -209,7 +211,7 @@ def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float,
               for gold, logits, has, *support in sets]
 
     def summed(weights: list | None = None) -> np.ndarray:
-        return sum(qwk_rows(gold, rows, None if weights is None else w) for (gold, rows), w in zip(scored, weights or [None] * len(scored)))
+        return sum(qwk_rows(gold, rows, w) for (gold, rows), w in zip(scored, weights or [None] * len(scored)))
 
     def best(total: np.ndarray, among: np.ndarray) -> int:
         return int(np.lexsort((size, -np.round(np.where(among, total, -np.inf), 9)))[0])
@@ -234,11 +236,7 @@ def qwk_rows(gold: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = No
     for g in range(NUM_SCORES):
         for p in range(NUM_SCORES):
             observed[:, g, p] = ((rows == p) & (gold == g)) @ weights
-    n = observed.sum((1, 2))
-    expected = observed.sum(2)[:, :, None] * observed.sum(1)[:, None, :] / np.maximum(n, 1e-12)[:, None, None]
-    cost = np.subtract.outer(np.arange(NUM_SCORES), np.arange(NUM_SCORES)) ** 2
-    chance = (cost * expected).sum((1, 2))
-    return np.where(chance > 0, 1 - (cost * observed).sum((1, 2)) / np.maximum(chance, 1e-12), 0.0)
+    return qwk_of_confusions(observed)
 
 
 def number_check_inputs(scorer: StarScorer, records: list[dict], logits: tuple, max_windows: int = 32) -> tuple[tuple | None, int]:
