@@ -140,6 +140,26 @@ def spans_from_words(text: str, words: list[tuple[int, int]], word_labels: list[
     return spans
 
 
+def reach_result(path: np.ndarray, result_probs: np.ndarray, words: list[tuple[int, int]], clauses: list[tuple[int, int]],
+                 result: int, reach: float) -> np.ndarray:
+    """``path`` where it has no ``result`` at all: with the words of every clause whose mean ``result_probs`` is at
+    least ``reach`` labelled ``result``. Viterbi reads an answer's likeliest labels as a whole, and an outcome told in
+    an action's words can lose to ACTION there though its own words lean to RESULT: the answer would then score 0
+    however good its outcome (v22 read two of realworld's 22 score-4 answers so). Only answers with no Result are
+    touched: reaching in every answer lowered section F1 on every set (docs/experiments.md session 19)."""
+    if not len(path) or not clauses or (path == result).any():
+        return path
+    starts = np.array([a for a, _ in words], dtype=np.int64)
+    clause_of = np.searchsorted(np.array([b for _, b in clauses], dtype=np.int64), starts, side="right")  # a word is in the first clause ending after its start
+    inside = clause_of < len(clauses)
+    total = np.bincount(clause_of[inside], result_probs[inside], minlength=len(clauses))
+    count = np.bincount(clause_of[inside], minlength=len(clauses))
+    reached = (count > 0) & (total >= reach * np.maximum(count, 1))
+    out = path.copy()
+    out[inside & reached[np.minimum(clause_of, len(clauses) - 1)]] = result
+    return out
+
+
 def result_clauses(clauses: list[tuple[int, int]], sections: list[dict], n_chars: int) -> list[bool]:
     """Whether most of each clause's characters lie in a RESULT section."""
     is_result = np.zeros(n_chars, dtype=bool)

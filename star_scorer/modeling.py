@@ -79,6 +79,8 @@ class ScorerConfig:
     sentence_penalty: float = 0.1  # ... after a sentence end
     connective_penalty: float | None = None  # ... before "and"/"so" in unpunctuated speech (None: as mid-clause)
     opener_penalty: float | None = None  # ... before a clause-opening "and"/"which"/"but"/... anywhere (None: as mid-clause)
+    result_reach: float | None = None  # decoding: in an answer whose best path has no RESULT, the clauses this sure of
+    # RESULT (their words' mean probability) are its Result (None: the path alone; calibrated with the score's offsets)
     evidence_extend: float = 0.5  # decoding: a fact's evidence takes in neighbouring RESULT clauses of its sentence this sure of it
     fact_bias: dict = field(default_factory=dict)  # decoding: logit offsets per fact, so p >= 0.5 is the F1-best threshold on dev (calibrated)
     label_bias: dict = field(default_factory=dict)  # decoding: log-prior offsets per label, e.g. for rare TASK (calibrated on dev)

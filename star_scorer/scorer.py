@@ -19,7 +19,7 @@ import torch
 from transformers import AutoTokenizer
 
 from star_scorer import attention as window_attention
-from star_scorer.decode import quality_from_clauses, spans_from_words, switch_penalties, viterbi, word_scores
+from star_scorer.decode import quality_from_clauses, reach_result, spans_from_words, switch_penalties, viterbi, word_scores
 from star_scorer.features import Encoded, WindowCollator, answer_inputs, encode, encoded_inputs, window_batches
 from star_scorer.feedback import feedback_lines, ownership
 from star_scorer.io import PARSE_ERROR
@@ -283,8 +283,12 @@ class StarScorer:
         penalties = switch_penalties(text, words, cfg.switch_penalty, cfg.clause_penalty, cfg.sentence_penalty, cfg.connective_penalty,
                                      cfg.opener_penalty)
         path = viterbi(scores, penalties)
+        probs = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)) if len(path) else np.zeros((0, len(self.labels)))
+        if cfg.result_reach is not None:
+            r = self.labels.index("RESULT")
+            path = reach_result(path, probs[:, r], words, clauses, r, cfg.result_reach)
         sections = spans_from_words(text, words, [self.labels[k] for k in path])
-        chosen = np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))[np.arange(len(path)), path] if len(path) else []
+        chosen = probs[np.arange(len(path)), path]
         w = 0
         for span in sections:  # confidence: the mean probability of the span's label over its words
             n = 0

@@ -19,7 +19,10 @@ run names one, a set of real answers (``fact_calibration_file``: never trained
 on), bagged over bootstrap draws of the sets. Per-fact F1 was flat on dev, so its argmax moved from run to run; on the
 real answers a B offset 1.0 higher than dev's F1 choice lifted QWK by 0.056, and
 halves of them choosing for the other half gained 0.022 on average over dev
-alone (``scripts/cv_score_offsets.py``, docs/experiments.md session 11). V, which
+alone (``scripts/cv_score_offsets.py``, docs/experiments.md session 11). With them, the
+result reach (``decode.reach_result``: in an answer whose path has no RESULT, the
+clauses at least this sure of it are its Result): each reach of ``RESULT_REACH``
+gets its own offsets and the reach whose QWK sum is best is kept (off on ties). V, which
 never moves the score, keeps its best F1 over the same sets. Last, how far a
 fact's evidence reaches over neighbouring clauses, by evidence character F1 (on
 the real answers when given).
@@ -58,6 +61,7 @@ RESULT_BIAS = (0.0, 0.25, 0.5, 1.0)
 EVIDENCE_EXTEND = (0.3, 0.5, 0.6, 0.7, 0.8, 1.01)  # 1.01: never beyond the best clause
 FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 SCORE_BIAS = (-2.0, -1.5) + FACT_BIAS  # lower NB offsets, for the number check
+RESULT_REACH = (None, 0.4, 0.3, 0.2)  # decode.reach_result: in an answer with no RESULT, clauses this sure of it (None: off)
 RESAMPLES = 100  # bootstrap draws whose choices of the score's offsets are bagged
 
 
@@ -124,9 +128,23 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     final = score()
     fact_sets = [(records, texts, raw)]
     if fact_records is not None:
-        records, texts = fact_records, [r["answer"] for r in fact_records]
-        raw = dict(scorer.raw_outputs(texts, max_windows))
-        fact_sets.append((records, texts, raw))
+        fact_texts = [r["answer"] for r in fact_records]
+        fact_sets.append((fact_records, fact_texts, dict(scorer.raw_outputs(fact_texts, max_windows))))
+    cfg.fact_bias = {}
+    copies = unquantified_copies(fact_sets[0][0])
+    copies_raw = dict(scorer.raw_outputs([c["answer"] for _, c in copies], max_windows))
+    by_reach = {}
+    for reach in RESULT_REACH:
+        cfg.result_reach = reach
+        max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in fact_sets]
+        by_reach[reach] = ([([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)],
+                           number_check_inputs(scorer, fact_sets[0][0], max_logits[0], max_windows, copies_raw)[0])
+    reach_tried = {}
+    cfg.result_reach, score_offsets, score_qwk, check_share = choose_reach(by_reach, list(cfg.facts), number_check_at_least, reach_tried)
+    logger.info("result reach %s, score offsets %s: QWK summed over the sets %.4f (by reach: %s), number check on dev %s", cfg.result_reach,
+                score_offsets, score_qwk, {k: round(v["qwk"], 4) for k, v in reach_tried.items()},
+                "n/a" if check_share is None else f"{check_share:.3f} ({len(copies)} copies)")
+    final_sections = score()
     fact_f1 = {}
     for bias in FACT_BIAS:
         cfg.fact_bias = {fact: bias for fact in cfg.facts}
@@ -135,14 +153,6 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
             golds += [r["result_facts"] for r in recs]
             preds += [scorer.decode(txts[i], *rw[i])["result_quality"]["facts"] for i in range(len(txts))]
         fact_f1[bias] = facts_metrics(golds, preds)
-    cfg.fact_bias = {}
-    max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in fact_sets]
-    check, n_copies = number_check_inputs(scorer, fact_sets[0][0], max_logits[0], max_windows)
-    score_offsets, score_qwk, check_share = choose_score_offsets(
-        [([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)], list(cfg.facts), check=check,
-        at_least=number_check_at_least)
-    logger.info("score offsets %s: QWK summed over the sets %.4f, number check on dev %s", score_offsets, score_qwk,
-                "n/a" if check_share is None else f"{check_share:.3f} ({n_copies} copies)")
     cfg.fact_bias = {fact: max(FACT_BIAS, key=lambda b, f=fact: (fact_f1[b][f]["f1"], -abs(b))) for fact in cfg.facts} | score_offsets
     evidence = {}  # evidence char F1 summed over the sets, like the score's offsets: our writers' and real raters' spans
     for extend in EVIDENCE_EXTEND:
@@ -152,11 +162,12 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     cfg.evidence_extend = max(evidence, key=evidence.get)
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
               "connective": cfg.connective_penalty, "opener": cfg.opener_penalty, "label_bias": cfg.label_bias, "fact_bias": cfg.fact_bias,
-              "evidence_extend": cfg.evidence_extend}
-    logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration)", chosen, final, start)
-    return {"best": chosen, "dev_macro_f1": final, "dev_macro_f1_before": start, "evidence_char_f1": evidence,
+              "result_reach": cfg.result_reach, "evidence_extend": cfg.evidence_extend}
+    logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration, %.4f before the reach)", chosen, final_sections, start, final)
+    return {"best": chosen, "dev_macro_f1": final_sections, "dev_macro_f1_before": start, "dev_macro_f1_before_reach": final,
+            "result_reach": {str(k): v for k, v in reach_tried.items()}, "evidence_char_f1": evidence,
             "fact_f1_by_bias": {b: {f: v["f1"] for f, v in m.items()} for b, m in fact_f1.items()},
-            "score_offsets_qwk": score_qwk, "number_check": {"copies": n_copies, "nb_off": check_share, "at_least": number_check_at_least},
+            "score_offsets_qwk": score_qwk, "number_check": {"copies": len(copies), "nb_off": check_share, "at_least": number_check_at_least},
             "tried": tried}
 
 
@@ -228,6 +239,21 @@ def choose_score_offsets(sets: list[tuple], facts: list[str], grid: tuple[float,
     return offsets[chosen], float(total[chosen]), share
 
 
+def choose_reach(by_reach: dict, facts: list[str], at_least: float = 0.0, tried: dict | None = None) -> tuple:
+    """(reach, offsets, QWK sum, number-check share): of ``by_reach`` (reach -> (``choose_score_offsets``' sets,
+    its number check or None), each read under that ``result_reach``), the reach whose own chosen offsets give the
+    best QWK summed over the sets; ties to the earlier reach (``RESULT_REACH`` puts off first). ``tried`` gets every
+    reach's choice."""
+    best = None
+    for reach, (sets, check) in by_reach.items():
+        offsets, qwk, share = choose_score_offsets(sets, facts, check=check, at_least=at_least)
+        if tried is not None:
+            tried[reach] = {"offsets": offsets, "qwk": qwk, "number_check": share}
+        if best is None or qwk > best[2] + 1e-9:
+            best = (reach, offsets, qwk, share)
+    return best
+
+
 def qwk_rows(gold: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Quadratic-weighted kappa of each row of ``rows`` (scores, one row per setting) against ``gold``, the answers
     counted ``weights`` times (a bootstrap draw): ``cohen_kappa_score(..., weights="quadratic")`` over 0-4 at once."""
@@ -239,16 +265,23 @@ def qwk_rows(gold: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = No
     return qwk_of_confusions(observed)
 
 
-def number_check_inputs(scorer: StarScorer, records: list[dict], logits: tuple, max_windows: int = 32) -> tuple[tuple | None, int]:
+def unquantified_copies(records: list[dict]) -> list[tuple[int, dict]]:
+    """(index, copy) of the ``records`` that carry their writers' rewrites without the effect's number."""
+    return [(i, c) for i, r in enumerate(records) if (c := unquantified(r)) is not None]
+
+
+def number_check_inputs(scorer: StarScorer, records: list[dict], logits: tuple, max_windows: int = 32,
+                        copies_raw: dict | None = None) -> tuple[tuple | None, int]:
     """``result_fact_logits`` of the answers that carry their writers' rewrites without the effect's number (taken
-    from ``logits``, those of all ``records``), then of those copies (``rewrites.unquantified``); and how many copies.
-    None when no answer has a rewrite."""
-    rewritten = [(i, c) for i, r in enumerate(records) if (c := unquantified(r)) is not None]
+    from ``logits``, those of all ``records``), then of those copies (``unquantified_copies``; ``copies_raw``: the
+    model's outputs for them when already at hand); and how many copies. None when no answer has a rewrite."""
+    rewritten = unquantified_copies(records)
     if not rewritten:
         return None, 0
     rows = np.array([i for i, _ in rewritten])
     texts = [c["answer"] for _, c in rewritten]
-    return (*(x[rows] for x in logits), *result_fact_logits(scorer, texts, dict(scorer.raw_outputs(texts, max_windows)))), len(rewritten)
+    raw = copies_raw if copies_raw is not None else dict(scorer.raw_outputs(texts, max_windows))
+    return (*(x[rows] for x in logits), *result_fact_logits(scorer, texts, raw)), len(rewritten)
 
 
 def number_check(answers: tuple, copies: tuple, offsets: dict[str, float], facts: list[str]) -> float | None:
@@ -279,7 +312,8 @@ def rubric_scores(logits: np.ndarray, has: np.ndarray, offsets: dict[str, float]
     return np.where(has, np.where(b & nb, 3 + t, np.where(t & b, 3, np.where(t | b, 2, 1))), 0)
 
 
-DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "evidence_extend")
+DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "opener_penalty", "label_bias", "fact_bias", "result_reach",
+                   "evidence_extend")
 
 
 def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None, number_check: float = 0.0) -> dict:

@@ -36,6 +36,20 @@ def test_score_offsets_follow_the_rubric_not_each_fact():
     assert qwk < 1.0 and set(offsets) == {"T", "B", "NB"}
 
 
+def test_the_result_reach_is_the_one_whose_own_offsets_score_best_and_ties_keep_it_off():
+    gold, logits, has = _answers()
+    missed = has.copy()
+    missed[: len(missed) // 4] = False  # a quarter of the Results missed by the path: those answers score 0
+    reached = (gold, logits, has)
+    tried = {}
+    reach, offsets, qwk, share = calibrate.choose_reach({None: ([(gold, logits, missed)], None), 0.3: ([reached], None)}, list(FACTS),
+                                                        tried=tried)
+    assert reach == 0.3 and qwk == 1.0 and share is None and offsets == tried[0.3]["offsets"]
+    assert tried[None]["qwk"] < 1.0
+    same = calibrate.choose_reach({None: ([reached], None), 0.3: ([reached], None)}, list(FACTS))
+    assert same[0] is None  # no gain: the path alone
+
+
 def test_training_chooses_the_score_offsets_on_dev_and_the_named_real_answers(trained):
     root, _ = trained
     model = root / "models" / "tiny"
@@ -44,6 +58,8 @@ def test_training_chooses_the_score_offsets_on_dev_and_the_named_real_answers(tr
     assert all(saved["fact_bias"][f] in calibrate.SCORE_BIAS for f in FACTS)
     check = json.loads((model / "decoding_calibration.json").read_text())["number_check"]
     assert check["copies"] > 0 and check["at_least"] == 0.0  # the fixture's dev answers carry their rewrites; reported, not imposed
+    reaches = json.loads((model / "decoding_calibration.json").read_text())["result_reach"]
+    assert set(reaches) == {str(r) for r in calibrate.RESULT_REACH} and saved["result_reach"] in calibrate.RESULT_REACH
 
 
 def test_rubric_scores_read_nb_from_its_clauses_support():

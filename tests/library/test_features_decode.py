@@ -10,6 +10,7 @@ from star_scorer.decode import (
     _ends_with,
     _viterbi_dense,
     quality_from_clauses,
+    reach_result,
     spans_from_words,
     switch_penalties,
     trim_evidence,
@@ -230,6 +231,21 @@ def test_quality_is_decided_by_the_result_clauses_and_shows_their_evidence():
     none = quality_from_clauses(ANSWER, clauses, logits, [{"label": "ACTION", "start": 0, "end": len(ANSWER)}], NAMES)
     assert none["score"] == 0 and none["probabilities"][0] == 1.0
     assert all(v == 0.0 for v in none["facts"].values()) and all(v is None for v in none["evidence"].values())
+
+
+def test_an_answer_with_no_result_on_its_path_takes_the_clauses_that_lean_to_result():
+    clauses = clause_spans(ANSWER)  # the four clauses of ANSWER, the last sentence one of them
+    words = _words(ANSWER)
+    action, result = 0, 1
+    leaning = np.array([0.1] * 5 + [0.35] * 4 + [0.2] * 7 + [0.1] * 4)  # "Recall rose to 0.86," leans to RESULT
+    assert len(leaning) == len(words)
+    path = np.full(len(words), action)
+    reached = reach_result(path, leaning, words, clauses, result, reach=0.3)
+    assert [ANSWER[a:b] for (a, b), k in zip(words, reached) if k == result] == ["Recall", "rose", "to", "0.86,"]
+    assert (reach_result(path, leaning, words, clauses, result, reach=0.4) == action).all()  # none this sure: no Result
+    on_path = path.copy()
+    on_path[-4:] = result  # the path found a Result already ("I learned a lot."): it stands as it is
+    assert (reach_result(on_path, leaning, words, clauses, result, reach=0.3) == on_path).all()
 
 
 @pytest.mark.parametrize(("effect", "quantified"), [
