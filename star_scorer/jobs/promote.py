@@ -136,7 +136,7 @@ def run(name: str = REGISTERED_MODEL_NAME, data: list[str] | None = None, max_wi
                                    for f in intervals.HEADLINE}}
         promoted, out["losses"] = decide(differences)
         out["reason"] = ("not worse beyond the intervals on " + ", ".join(differences) if promoted
-                         else "worse beyond the intervals: " + "; ".join(out["losses"]))
+                         else "kept by the rule: " + "; ".join(out["losses"]))
         if log_to_mlflow:
             with mlflow.start_run(run_name=f"promote-v{challenger.version}-vs-v{champion.version}"):
                 mlflow.log_params({"name": name, "challenger": challenger.version, "champion": champion.version,
