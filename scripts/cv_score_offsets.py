@@ -62,13 +62,15 @@ def main(argv: list[str] | None = None) -> list[float]:
             chosen, _, _ = choose_score_offsets(sets, facts)
             plain, _, _ = choose_score_offsets(sets, facts, resamples=0)
             under_check, _, share = choose_score_offsets(sets, facts, check=check)
-            qwk = {name: cohen_kappa_score(real[0][held], rubric_scores(real[1][held], real[2][held], o, facts, real[3][held]),
-                                           weights="quadratic")
-                   for name, o in (("joint", chosen), ("plain", plain), ("dev", dev_only), ("checked", under_check))}
             reach, offsets, _, _ = choose_reach({r: ([dev_by[r][:4], tuple(x[fit] for x in real_by[r][:4])], None) for r in RESULT_REACH}, facts)
-            held_reach = real_by[reach]
-            qwk["reach"] = cohen_kappa_score(held_reach[0][held], rubric_scores(held_reach[1][held], held_reach[2][held], offsets, facts,
-                                                                                held_reach[3][held]), weights="quadratic")
+
+            def held_out(data: tuple, o: dict) -> float:
+                """QWK on the held-out half of ``data`` (realworld read under one reach) with offsets ``o``."""
+                gold, logits, has, support = (x[held] for x in data[:4])
+                return cohen_kappa_score(gold, rubric_scores(logits, has, o, facts, support), weights="quadratic")
+
+            qwk = {name: held_out(real, o) for name, o in (("joint", chosen), ("plain", plain), ("dev", dev_only), ("checked", under_check))}
+            qwk["reach"] = held_out(real_by[reach], offsets)
             reached.append(qwk["reach"] - qwk["joint"])
             gains.append(qwk["joint"] - qwk["dev"])
             bagged.append(qwk["joint"] - qwk["plain"])

@@ -149,14 +149,13 @@ def reach_result(path: np.ndarray, result_probs: np.ndarray, words: list[tuple[i
     touched: reaching in every answer lowered section F1 on every set (docs/experiments.md session 19)."""
     if not len(path) or not clauses or (path == result).any():
         return path
-    starts = np.array([a for a, _ in words], dtype=np.int64)
-    clause_of = np.searchsorted(np.array([b for _, b in clauses], dtype=np.int64), starts, side="right")  # a word is in the first clause ending after its start
-    inside = clause_of < len(clauses)
-    total = np.bincount(clause_of[inside], result_probs[inside], minlength=len(clauses))
-    count = np.bincount(clause_of[inside], minlength=len(clauses))
-    reached = (count > 0) & (total >= reach * np.maximum(count, 1))
+    # a word is in the first clause ending after its start
+    clause_of = np.searchsorted(np.array([b for _, b in clauses]), np.array([a for a, _ in words]), side="right")
+    kept = np.flatnonzero(clause_of < len(clauses))
+    counts = np.bincount(clause_of[kept], minlength=len(clauses))
+    mean = np.bincount(clause_of[kept], result_probs[kept], minlength=len(clauses)) / np.maximum(counts, 1)
     out = path.copy()
-    out[inside & reached[np.minimum(clause_of, len(clauses) - 1)]] = result
+    out[kept[mean[clause_of[kept]] >= reach]] = result
     return out
 
 
