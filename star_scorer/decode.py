@@ -211,11 +211,10 @@ def quality_from_clauses(
     one clause of the Result makes it true); it holds at p >= 0.5, NB only with B, and only in
     a clause that states a number (``text.QUANTITY``) and whose sentence carries the B (LABELING.md: the downstream
     effect carries the number; a clause's NB probability is at most the best B of its sentence). The score
-    is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's
-    evidence is its best clause, widened over neighbouring RESULT clauses of the same
-    sentence whose probability is at least ``extend``, then trimmed to the clause's own words
-    (``trim_evidence``). ``probabilities`` is the score's
-    distribution under the facts' probabilities.
+    is the rubric over the facts that hold: 0 exactly when no clause is RESULT. A fact's evidence is its best clause
+    (for B, when NB holds, NB's clause: LABELING.md gives both the clause with the effect and its number), widened over
+    neighbouring RESULT clauses of the same sentence whose probability is at least ``extend``, then trimmed to the
+    clause's own words (``trim_evidence``). ``probabilities`` is the score's distribution under the facts' probabilities.
     """
     probs = 1.0 / (1.0 + np.exp(-np.asarray(clause_logits, dtype=float)[: len(clauses)]))
     decided = np.where(fact_clauses(text, clauses[: len(probs)], fact_names), probs, 0.0)  # ``probs`` still widens evidence
@@ -235,6 +234,8 @@ def quality_from_clauses(
     p = {name: float(decided[best[name], k]) for k, name in enumerate(fact_names)}
     holds = {name: p[name] >= 0.5 for name in fact_names}
     holds["NB"] = holds["NB"] and holds["B"]
+    if holds["NB"]:  # LABELING.md: B's evidence and NB's are one clause, the downstream effect with its number
+        best["B"] = best["NB"]
     evidence = {}
     for k, name in enumerate(fact_names):
         lo = hi = best[name]

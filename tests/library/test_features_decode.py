@@ -283,6 +283,23 @@ def test_nb_needs_the_b_in_its_own_sentence():
     assert q["evidence"]["NB"]["holds"] and q["evidence"]["NB"]["text"] == "was 40% lower" and q["score"] == 4
 
 
+def test_b_evidence_is_the_nb_clause_when_the_effect_is_quantified():
+    """LABELING.md gives B and NB one evidence clause, the downstream effect with its number: a surer B on a
+    claim without one does not take B's evidence away from the quantified effect, and does when NB is off."""
+    text = "We retrained the model weekly. Refunds fell by a third. The ops team trusted the model more. I learned a lot."
+    clauses, sections = _clauses_and_sections(text, "Refunds fell")
+    texts = [text[a:b] for a, b in clauses]
+    quantified, trusted = texts.index("Refunds fell by a third."), texts.index("The ops team trusted the model more.")
+    logits = np.full((len(clauses), 4), -4.0)
+    logits[quantified, 1:3] = [1.0, 3.0]  # B and NB on the quantified effect
+    logits[trusted, 1] = 3.0  # a surer B in the next sentence, with no number
+    q = quality_from_clauses(text, clauses, logits, sections, NAMES)
+    assert q["evidence"]["NB"]["holds"] and q["evidence"]["NB"]["text"] == "Refunds fell by a third"
+    assert q["evidence"]["B"]["text"] == "Refunds fell by a third" and q["facts"]["B"] > 0.9  # B's probability is its best clause's
+    logits[quantified, 2] = -4.0  # NB off: B's evidence is its own best clause again
+    assert quality_from_clauses(text, clauses, logits, sections, NAMES)["evidence"]["B"]["text"] == "The ops team trusted the model more"
+
+
 @pytest.mark.parametrize(("span", "words"), [
     ("and customer complaints fell noticeably.", "customer complaints fell noticeably"),
     ("In the end, the small model kept 92% of its accuracy,", "the small model kept 92% of its accuracy"),
