@@ -63,3 +63,19 @@ def test_no_config_means_the_default_config_and_a_variant_holds_only_its_overrid
         assert all(getattr(model_args, k) == v for k, v in variant.items() if hasattr(model_args, k))
     gpu, *_ = train.parse(["--config", str(CONFIGS_DIR / "gpu.yaml")])
     assert gpu.head_sets == defaults["head_sets"]  # what gpu.yaml does not set comes from default.yaml
+
+
+def test_bf16_trains_on_the_cpu_when_there_is_no_gpu_and_unknown_flags_are_refused():
+    import torch
+
+    from star_scorer.scorer import cpu_has_bf16
+
+    *_, training_args = train.parse(["--bf16", "true"])
+    if torch.cuda.is_available():
+        assert training_args.bf16 and not training_args.use_cpu
+    else:  # transformers refuses bf16 without a GPU unless use_cpu says so; emulated bf16 would be slower than fp32
+        assert training_args.bf16 is training_args.use_cpu is cpu_has_bf16()
+    *_, fp32 = train.parse(["--bf16", "false"])
+    assert not fp32.bf16 and not fp32.use_cpu
+    with pytest.raises(ValueError, match=r"found unknown \['--lerning_rate', '2'\]"):
+        train.parse(["--lerning_rate", "2"])

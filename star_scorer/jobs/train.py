@@ -14,7 +14,7 @@ import logging
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import mlflow
@@ -37,7 +37,7 @@ from star_scorer.labels import SECTION_LABELS
 from star_scorer.metrics import evaluate_predictions
 from star_scorer.modeling import ScorerConfig, StarScorerModel
 from star_scorer.paths import CONFIGS_DIR, DATA_DIR, MODELS_DIR, PROJ_ROOT, REGISTERED_MODEL_NAME, REPORTS_DIR
-from star_scorer.scorer import StarScorer
+from star_scorer.scorer import StarScorer, cpu_has_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,17 @@ def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments,
         if variant.resolve() != DEFAULT_CONFIG.resolve():
             settings |= read_config(variant, parser)
     parser.set_defaults(**settings)
-    return parser.parse_args_into_dataclasses(args=argv)
+    namespace, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise ValueError(f"expected flags of ModelArguments, DataArguments, RunArguments or TrainingArguments, found unknown {unknown}")
+    if namespace.bf16 and (namespace.use_cpu or not torch.cuda.is_available()):
+        if cpu_has_bf16():
+            namespace.use_cpu = True  # transformers takes bf16 without a GPU only when told it trains on the CPU
+        else:
+            namespace.bf16 = False
+            logger.warning("bf16 asked for, but this CPU has no native bf16 (AVX512-BF16 or AMX), where it is slower than fp32: "
+                           "training in fp32")
+    return tuple(kind(**{f.name: getattr(namespace, f.name) for f in fields(kind) if f.init}) for kind in parser.dataclass_types)
 
 
 def with_copies(records: list[dict], copies: list[dict], mode: str) -> list[dict]:
