@@ -259,8 +259,8 @@ class StarScorer:
     def _forward(self, inputs: list[dict], answers: list[str] | None = None, questions: list | None = None) -> list[tuple]:
         """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding.
 
-        ``answers`` (and their ``questions``) let the story's text model read the words; without them
-        story type and competency come from the heads alone."""
+        ``answers`` (and their ``questions``) let the story's text models read the words; without them
+        story type, competency and steps come from the heads alone."""
         batch, tokens = self.states(inputs)
         out = self.model.heads(tokens, batch["token_unit"], batch["unit_features"], batch["token_clause"], batch["clause_features"])
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
@@ -271,9 +271,11 @@ class StarScorer:
         n_clauses = torch.tensor([max(len(inp["clauses"]), 1) for inp in inputs])
         story, competency, steps = (t.float().cpu().numpy() for t in self.story_heads.from_states(
             tokens, batch["token_unit"], batch["token_clause"], batch["clause_features"], n_clauses))
+        steps = [steps[a, : len(inp["clauses"])] for a, inp in enumerate(inputs)]
         if answers is not None:
             story, competency = self.story_heads.story_logits(story, competency, answers, questions)
-        return [(*row, (story[a], competency[a], steps[a, : len(inp["clauses"])])) for a, (row, inp) in enumerate(zip(rows, inputs))]
+            steps = self.story_heads.step_logits(steps, answers, [inp["clauses"] for inp in inputs])
+        return [(*row, (story[a], competency[a], steps[a])) for a, row in enumerate(rows)]
 
     def decode(self, text: str, enc, clauses, token_logp, clause_logits, story=None) -> dict:
         cfg = self.config

@@ -2,12 +2,14 @@
 
 Reads the fine-tuned encoder's states of the training answers once, fits
 ``star_scorer.story.StoryHeads`` (story type, competency, failure steps per clause) on
-them, keeps the epoch that does best on dev, chooses on dev the probability at which a
-clause shows each step, saves the heads into the model folder and
+them, keeps the epoch that does best on dev, fits the text models beside them (the
+answer's words for story type and competency, each clause's for the steps) and chooses
+on dev their weights and the probability at which a clause shows each step, saves the heads into the model folder and
 reports their figures on every labelled set given beside scikit-learn baselines
 (TF-IDF + logistic regression on the answer for story type and competency, on each
 clause for the steps). ``make train`` runs it before registering the model;
-``--thresholds-only`` keeps a folder's saved heads and chooses only their step thresholds.
+``--keep-heads`` keeps a folder's saved heads and fits only their step text model, its weight and the step
+thresholds.
 
 Figures: story type accuracy; competency top-1 and top-2 accuracy; for each step, the
 character F1 of the clauses predicted to show it against the annotated step spans,
@@ -30,7 +32,8 @@ from star_scorer.data import load_jsonl, step_spans
 from star_scorer.features import answer_inputs, clause_step_targets, record_step_spans, window_batches
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
 from star_scorer.metrics import pooled_step_f1
-from star_scorer.story import StoryHeads, StoryText, answer_vectors, clause_vectors
+from star_scorer.story import StepText, StoryHeads, StoryText, answer_vectors, clause_vectors
+from star_scorer.text import clause_spans
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +67,6 @@ def _item(rec: dict, answer: torch.Tensor, clauses: torch.Tensor, spans: list[tu
 def items_from_states(records: list[dict], examples: list[dict], states: list[torch.Tensor]) -> list[dict]:
     """Story items from states training already has (``refit.cache_states`` of ``build_example``s): no second pass
     of the encoder over the training answers."""
-    from star_scorer.text import clause_spans
-
     out = []
     for rec, ex, tokens in zip(records, examples, states):
         t = tokens.float()[None]
@@ -100,7 +101,7 @@ def loss_of(heads: StoryHeads, items: list[dict]) -> torch.Tensor:
 @torch.inference_mode()
 def predict(heads: StoryHeads, items: list[dict], records: list[dict] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per item (story type logits, competency logits, step probabilities per clause); with ``records`` (their
-    answers and questions) the heads' text model is added, as the scorer does."""
+    answers and questions) the heads' text models are added, as the scorer does."""
     heads.eval()
     out = []
     for start in range(0, len(items), 128):
@@ -108,10 +109,12 @@ def predict(heads: StoryHeads, items: list[dict], records: list[dict] | None = N
         answer, clauses, *_, n_clauses = _batch(chunk)
         s, c, st = heads(answer, clauses, n_clauses)
         s, c = s.numpy(), c.numpy()
+        steps = [st[k, : len(it["spans"])].numpy() for k, it in enumerate(chunk)]
         if records is not None:
             part = records[start:start + 128]
             s, c = heads.story_logits(s, c, [r["answer"] for r in part], [r.get("question") for r in part])
-        out += [(s[k], c[k], st[k, : len(it["spans"])].sigmoid().numpy()) for k, it in enumerate(chunk)]
+            steps = heads.step_logits(steps, [r["answer"] for r in part], [it["spans"] for it in chunk])
+        out += [(s[k], c[k], torch.as_tensor(steps[k]).sigmoid().numpy()) for k in range(len(chunk))]
     return out
 
 
@@ -165,11 +168,38 @@ def choose_step_thresholds(heads: StoryHeads, dev: list[dict], dev_items: list[d
     session 12). Since the step loss in fine-tuning they are surer: v20's dev chose 0.45 for diagnosis and 0.6 for
     prevention once the grid held them, other writers' mean step F1 +0.014, blind test +0.001 (session 17).
     Returns dev F1 per threshold and step."""
-    probs = [st for _, _, st in predict(heads, dev_items)]
+    probs = [st for _, _, st in predict(heads, dev_items, dev)]
     tried = {t: step_char_f1(dev, dev_items, probs, {step: t for step in FAILURE_STEPS}) for t in STEP_THRESHOLDS}
     heads.step_thresholds = {step: max(STEP_THRESHOLDS, key=lambda t, s=step: (tried[t][s], t)) for step in FAILURE_STEPS}
     logger.info("failure-step thresholds %s chosen on dev", heads.step_thresholds)
     return {str(t): f for t, f in tried.items()}
+
+
+STEP_TEXT_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+
+
+def fit_step_text(heads: StoryHeads, train: list[dict], dev: list[dict], dev_items: list[dict]) -> dict:
+    """Fit the heads' step text model on the training originals annotated for steps and choose on dev what its logits
+    weigh beside the heads', each weight with its own step thresholds (``choose_step_thresholds``), by dev's mean step
+    F1 (ties to the smaller weight; 0 drops the model). Sets ``heads.step_text`` and ``heads.step_thresholds``;
+    returns dev's mean step F1 per weight."""
+    heads.step_text = StepText.fit([r for r in train if "derived" not in r], clause_spans)
+    if heads.step_text is None:  # no training answer annotated for every step: the heads alone
+        choose_step_thresholds(heads, dev, dev_items)
+        return {}
+    tried, thresholds = {}, {}
+    for w in STEP_TEXT_WEIGHT_GRID:
+        heads.step_text.weight = w
+        choose_step_thresholds(heads, dev, dev_items)
+        thresholds[w] = heads.step_thresholds
+        f1 = step_char_f1(dev, dev_items, [st for _, _, st in predict(heads, dev_items, dev)], heads.step_thresholds)
+        tried[w] = float(np.mean(list(f1.values())))
+    best = max(STEP_TEXT_WEIGHT_GRID, key=lambda w: (tried[w], -w))
+    heads.step_text.weight, heads.step_thresholds = best, thresholds[best]
+    if best == 0.0:
+        heads.step_text = None
+    logger.info("step text model: weight %s chosen on dev from %s", best, tried)
+    return {str(w): f for w, f in tried.items()}
 
 
 def figures(records: list[dict], items: list[dict], preds: list[tuple], thresholds: dict[str, float] | None = None) -> dict:
@@ -190,8 +220,9 @@ def figures(records: list[dict], items: list[dict], preds: list[tuple], threshol
 def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 15, lr: float = 3e-3, batch_size: int = 128, seed: int = 42,
         train_items: list[dict] | None = None) -> tuple:
     """(heads, dev figures every 5 epochs, the chosen epoch's): fitted on ``train``'s encoder states, kept at the epoch
-    best on dev (story type accuracy + competency top-1 + mean step F1); then the text model is fitted and weighed
-    (``fit_text``) and the chosen figures are the combination's."""
+    best on dev (story type accuracy + competency top-1 + mean step F1); then the text models are fitted and weighed
+    (``fit_text``, ``fit_step_text``, which also chooses the step thresholds) and the chosen figures are the
+    combination's."""
     torch.manual_seed(seed)
     train_items = encode(scorer, train) if train_items is None else train_items
     dev_items = encode(scorer, dev)
@@ -216,9 +247,10 @@ def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 15, lr: float 
     heads.load_state_dict(best_state)
     heads.eval()
     chosen = dict(chosen, text_weights_tried=fit_text(heads, train, dev, dev_items),
-                  step_thresholds_tried=choose_step_thresholds(heads, dev, dev_items))
+                  step_text_weights_tried=fit_step_text(heads, train, dev, dev_items))
+    chosen["step_thresholds_tried"] = choose_step_thresholds(heads, dev, dev_items)  # the chosen weight's, as saved
     chosen.update(figures(dev, dev_items, predict(heads, dev_items, dev), heads.step_thresholds), text_weights=heads.text.weights,
-                  step_thresholds=heads.step_thresholds)
+                  step_text_weight=heads.step_text.weight if heads.step_text is not None else 0.0, step_thresholds=heads.step_thresholds)
     return heads, history, chosen
 
 
@@ -289,22 +321,24 @@ def render(results: dict) -> str:
 
 
 def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epochs: int = 15, with_baselines: bool = True,
-        thresholds_only: bool = False) -> dict:
+        keep_heads: bool = False) -> dict:
     from star_scorer.scorer import StarScorer, resolve_model_dir
-    from star_scorer.text import clause_spans
 
     directory = resolve_model_dir(model)
     scorer = StarScorer.load(directory, precision="fp32")
     scorer.story_heads = None
     train, dev = load_jsonl(train_file), load_jsonl(dev_file)
     started = time.time()
-    if thresholds_only:  # the saved heads kept, only their step thresholds chosen again on dev
+    if keep_heads:  # the saved heads kept: their step text model fitted and weighed, the step thresholds chosen again on dev
         heads = StoryHeads.load(directory)
         if heads is None:
             raise FileNotFoundError(f"{directory}: expected fitted story heads ({StoryHeads.__module__} files), found none")
         saved = json.loads((directory / "story_heads.json").read_text())
-        saved["chosen"] = saved.get("chosen", {}) | {"step_thresholds_tried": choose_step_thresholds(heads, dev, encode(scorer, dev)),
-                                                     "step_thresholds": heads.step_thresholds}
+        dev_items = encode(scorer, dev)
+        weights = fit_step_text(heads, train, dev, dev_items)
+        saved["chosen"] = saved.get("chosen", {}) | {
+            "step_text_weights_tried": weights, "step_thresholds_tried": choose_step_thresholds(heads, dev, dev_items),
+            "step_text_weight": heads.step_text.weight if heads.step_text is not None else 0.0, "step_thresholds": heads.step_thresholds}
         history = saved.get("history", [])
         heads.save(directory, {k: v for k, v in saved.items() if k in ("train_file", "dev_file", "chosen", "history")})
     else:
@@ -336,9 +370,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval", nargs="*", default=["data/dev.jsonl", "data/test.jsonl", "data/other_writers.jsonl"])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--no-baselines", action="store_true")
-    parser.add_argument("--thresholds-only", action="store_true", help="keep the saved heads; choose only their step thresholds on dev")
+    parser.add_argument("--keep-heads", action="store_true",
+                        help="keep the saved heads; fit their step text model and choose its weight and the step thresholds on dev")
     args = parser.parse_args(argv)
-    return run(args.model, args.train, args.dev, args.eval, args.epochs, not args.no_baselines, args.thresholds_only)
+    return run(args.model, args.train, args.dev, args.eval, args.epochs, not args.no_baselines, args.keep_heads)
 
 
 if __name__ == "__main__":

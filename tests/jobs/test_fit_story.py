@@ -52,7 +52,7 @@ def test_fit_story_saves_heads_that_the_scorer_uses_and_reports_beside_baselines
     saved = json.loads((model / "story_heads.json").read_text())
     assert saved["chosen"]["step_thresholds"] == thresholds and set(saved["chosen"]["step_thresholds_tried"]) == {
         str(t) for t in fit_story.STEP_THRESHOLDS}
-    fit_story.run(str(model), str(data), str(data), [], thresholds_only=True)  # the heads kept, thresholds chosen again
+    fit_story.run(str(model), str(data), str(data), [], keep_heads=True)  # the heads kept, step text and thresholds chosen again
     assert StarScorer.load(model).story_heads.step_thresholds == thresholds
     rows = scorer.score_rows([{"id": r["id"], "answer": r["answer"]} for r in records[:3]])
     asked = scorer.score_rows([{"id": r["id"], "answer": r["answer"], "question": r["question"]} for r in records[:3]])
@@ -128,3 +128,42 @@ def test_step_context_reads_an_answer_the_same_whatever_its_batch_pads():
     assert torch.allclose(batched[1, :3], alone[0], atol=1e-5)
     with pytest.raises(ValueError, match="expected context 'gru' or 'none'"):
         StoryHeads(hidden=8, n_clause_features=3, context="lstm")
+
+
+def _step_records() -> list[dict]:
+    """Short failure stories whose clauses say each step in its own plain words."""
+    scenes = ["the churn model", "the fraud model", "the search ranker", "the pricing job", "the forecast", "the ETL"]
+    out = []
+    for scene in scenes:
+        detection, diagnosis = f"An alert paged me about {scene}", "I traced it to a stale feature table"
+        mitigation, prevention = f"I rolled {scene} back", "We added a freshness check to the pipeline"
+        answer = f"{detection}. {diagnosis}. {mitigation}. {prevention}."
+        out.append({"answer": answer, "segments": [{"label": "ACTION", "text": answer}],
+                    "failure_steps": {"detection": [detection], "diagnosis": [diagnosis], "mitigation": [mitigation],
+                                      "prevention": [prevention]}})
+    return out
+
+
+def test_step_text_marks_each_step_in_its_own_words_and_keeps_its_logits_through_save_and_load(tmp_path):
+    from star_scorer.story import StepText, StoryHeads
+    from star_scorer.text import clause_spans
+
+    text = StepText.fit(_step_records(), clause_spans)
+    answer = "An alert paged me about the new ranker. I traced it to a stale feature table. I rolled the ranker back."
+    clauses = clause_spans(answer)
+    (logits,) = text.logits([answer], [clauses])
+    assert logits.shape == (3, len(FAILURE_STEPS))
+    assert [FAILURE_STEPS[k] for k in logits.argmax(1)] == ["detection", "diagnosis", "mitigation"]
+
+    heads = StoryHeads(hidden=4, n_clause_features=2)
+    heads.step_text, text.weight = text, 0.5
+    heads.save(tmp_path)
+    loaded = StoryHeads.load(tmp_path)
+    assert loaded.step_text is not None and loaded.step_text.weight == 0.5
+    zeros = np.zeros((3, len(FAILURE_STEPS)))
+    (combined,) = loaded.step_logits([zeros], [answer], [clauses])
+    assert abs(combined - 0.5 * logits).max() < 1e-4  # float32 on disk
+    heads.step_text = None  # weighed out on dev: saved without it, and no stale file left to load
+    heads.save(tmp_path)
+    assert StoryHeads.load(tmp_path).step_text is None
+    assert StepText.fit([{**r, "failure_steps": None} for r in _step_records()], clause_spans) is None
