@@ -39,6 +39,12 @@ MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ATTENTIONS = ("auto", "windows", "sdpa")
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (torch's CPU kernels then run bf16 matmuls, attention's too, on them)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x: absent means unknown, so no
+    return bool(probe()) if probe is not None else False
 _INTRA_OP = threading.Lock()  # one threaded scoring at a time changes torch's (process-wide) intra-op thread count
 
 
@@ -95,15 +101,18 @@ class StarScorer:
         Rows name the model as ``star-scorer vN`` for a registered one, else the run URI or the folder's name.
         ``precision``: ``auto`` (bf16 where the device does bf16 natively), ``fp32`` or ``bf16``.
         ``workers``: CPU threads that score batches side by side (None: torch's intra-op thread count).
-        ``attention``: ``auto`` (``windows`` on a CPU, else ``sdpa``), ``windows`` (``star_scorer.attention``: each
-        window's own tokens, one window at a time) or ``sdpa`` (torch's fused attention, as in training).
+        ``attention``: ``auto`` (``windows`` on a CPU without AMX tiles, else ``sdpa``), ``windows``
+        (``star_scorer.attention``: each window's own tokens, one window at a time) or ``sdpa`` (torch's fused
+        attention, as in training). Where the cores have AMX, torch's bf16 attention runs on it and is the faster:
+        realworld 80 against 63 answers/s on session 22's host; on AVX512-BF16 cores without it, windows halve
+        the attention's time (docs/experiments.md, sessions 15 and 22).
         """
         directory = resolve_model_dir(spec)
         device = torch.device(device) if device else default_device()
         model = StarScorerModel.from_pretrained(directory, device=device)
         if attention not in ATTENTIONS:
             raise ValueError(f"expected attention among {list(ATTENTIONS)}, found {attention!r}")
-        if attention == "windows" or (attention == "auto" and device.type == "cpu"):
+        if attention == "windows" or (attention == "auto" and device.type == "cpu" and not cpu_has_amx()):
             model.encoder.set_attn_implementation(window_attention.NAME)  # this scorer owns the model: training never sees it
         tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
         logger.info("loaded scorer from %s on %s", directory, device)

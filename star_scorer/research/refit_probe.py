@@ -1,7 +1,7 @@
 """Refit a trained model's heads with other stage-2 settings, without fine-tuning again.
 
     python -m star_scorer.research.refit_probe --model models/<name> --out models/experiments/<probe> \
-        [--refit_augment_fraction 0.5] [--epochs 10] [--transforms reorder,drop_result,transcript]
+        [--refit_augment_fraction 0.5] [--epochs 10] [--transforms reorder,drop_result,transcript] [--batch-size 32] [--lr 1.5e-3]
 
 Stage 2 (``star_scorer.jobs.refit``) trains the heads on cached encoder states, so its
 settings can be compared in minutes on one fine-tuned encoder. The probe rebuilds
@@ -27,13 +27,15 @@ from star_scorer.jobs.calibrate import calibrate_decoding
 from star_scorer.jobs.refit import refit_heads
 from star_scorer.jobs.train import training_records
 from star_scorer.modeling import StarScorerModel
+from star_scorer.paths import PROJ_ROOT
 from star_scorer.scorer import StarScorer, default_device
 
 logger = logging.getLogger(__name__)
 
 
 def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None = None, epochs: int | None = None,
-                transforms: list[str] | None = None, seed: int | None = None) -> dict:
+                transforms: list[str] | None = None, seed: int | None = None, batch_size: int | None = None,
+                lr: float | None = None) -> dict:
     device = default_device()  # where star_scorer.jobs.train refits and calibrates, so the probe repeats the same arithmetic
     model = StarScorerModel.from_pretrained(model_dir, device=device)
     recorded = model.scorer_config.training
@@ -51,15 +53,21 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
     )
     examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"], margs.get("units", "sentences"),
                               margs.get("windows", "fixed")) for r in records + extra]
-    summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, margs["head_refit_lr"],
-                          batch_size=recorded["training"]["per_device_train_batch_size"] * 2, seed=seed)
-    calibration = calibrate_decoding(StarScorer(model, tokenizer, device=device), load_jsonl(data["dev_file"]))
+    batch_size = batch_size or recorded["training"]["per_device_train_batch_size"] * 2  # what training refits with
+    summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, lr or margs["head_refit_lr"],
+                          batch_size=batch_size, seed=seed)
+    facts = (recorded.get("run") or {}).get("fact_calibration_file")  # training chooses the fact offsets there too
+    facts = PROJ_ROOT / facts if facts and (PROJ_ROOT / facts).exists() else None
+    calibration = calibrate_decoding(StarScorer(model, tokenizer, device=device), load_jsonl(data["dev_file"]),
+                                     fact_records=load_jsonl(facts) if facts else None,
+                                     number_check_at_least=(recorded.get("run") or {}).get("number_check", 0.0))
     data["refit_augment_fraction"] = fraction  # the saved model records the settings its heads were refit with
     margs["head_refit_epochs"] = epochs
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(str(out))
-    result = {"model": str(model_dir), "out": str(out), "refit_augment_fraction": fraction, "transforms": transforms or data["augment"], **summary, "dev_macro_f1": calibration["dev_macro_f1"],
+    result = {"model": str(model_dir), "out": str(out), "refit_augment_fraction": fraction, "batch_size": batch_size,
+              "lr": lr or margs["head_refit_lr"], "transforms": transforms or data["augment"], **summary, "dev_macro_f1": calibration["dev_macro_f1"],
               "decoding": calibration["best"]}
     (out / "refit_probe.json").write_text(json.dumps(result, indent=2))
     return result
@@ -73,10 +81,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--refit_augment_fraction", type=float, default=None, help="default: the model's own")
     parser.add_argument("--epochs", type=int, default=None, help="default: the model's head_refit_epochs")
     parser.add_argument("--transforms", default=None, help="stage-2 transforms, comma-separated; default: stage 1's")
+    parser.add_argument("--batch-size", type=int, default=None, help="answers per refit step; default: training's")
+    parser.add_argument("--lr", type=float, default=None, help="refit learning rate; default: the model's head_refit_lr")
     parser.add_argument("--seed", type=int, default=None, help="heads' initialisation, batch order and copies; default: the model's training seed")
     args = parser.parse_args(argv)
     transforms = None if args.transforms is None else [t.strip() for t in args.transforms.split(",") if t.strip()]
-    result = refit_probe(args.model, args.out, args.refit_augment_fraction, args.epochs, transforms, args.seed)
+    result = refit_probe(args.model, args.out, args.refit_augment_fraction, args.epochs, transforms, args.seed, args.batch_size, args.lr)
     print(json.dumps(result, indent=2))
     return result
 
