@@ -48,7 +48,7 @@ def test_the_cpu_scorer_reads_answers_with_window_attention_as_with_sdpa(trained
         "I was asked to cut latency. " * 40 + "Latency fell from 300 ms to 120 ms.",  # several windows, padded batch
         "We shipped it.",
     ])]
-    windows = StarScorer.load(root / "models" / "tiny", precision="fp32")
+    windows = StarScorer.load(root / "models" / "tiny", precision="fp32", attention="windows")
     sdpa = StarScorer.load(root / "models" / "tiny", precision="fp32", attention="sdpa")
     assert windows.model.encoder.config._attn_implementation == NAME
     assert sdpa.model.encoder.config._attn_implementation != NAME
@@ -59,6 +59,14 @@ def test_the_cpu_scorer_reads_answers_with_window_attention_as_with_sdpa(trained
         assert x["result_quality"]["facts"] == pytest.approx(y["result_quality"]["facts"], abs=1e-3)
     with pytest.raises(ValueError, match="expected attention among"):
         StarScorer.load(root / "models" / "tiny", attention="flash")
+
+
+def test_auto_attention_on_a_cpu_takes_windows_without_amx_and_torchs_with_it(trained, monkeypatch):
+    root, _ = trained
+    for amx, expected in ((False, True), (True, False)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        scorer = StarScorer.load(root / "models" / "tiny", device="cpu", precision="fp32")
+        assert (scorer.model.encoder.config._attn_implementation == NAME) is expected
 
 
 def _tiny_encoder(attention=NAME):
