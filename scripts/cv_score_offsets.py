@@ -20,7 +20,14 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from star_scorer.data import load_jsonl
-from star_scorer.jobs.calibrate import RESULT_REACH, choose_reach, choose_score_offsets, number_check_inputs, result_fact_logits, rubric_scores
+from star_scorer.jobs.calibrate import (
+    RESULT_REACH,
+    choose_reach,
+    choose_score_offsets,
+    number_check_inputs,
+    result_fact_logits,
+    rubric_scores,
+)
 from star_scorer.scorer import StarScorer
 
 
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> list[float]:
             under_check, _, share = choose_score_offsets(sets, facts, check=check)
             reach, offsets, _, _ = choose_reach({r: ([dev_by[r][:4], tuple(x[fit] for x in real_by[r][:4])], None) for r in RESULT_REACH}, facts)
 
-            def held_out(data: tuple, o: dict) -> float:
+            def held_out(data: tuple, o: dict, held=held) -> float:
                 """QWK on the held-out half of ``data`` (realworld read under one reach) with offsets ``o``."""
                 gold, logits, has, support = (x[held] for x in data[:4])
                 return cohen_kappa_score(gold, rubric_scores(logits, has, o, facts, support), weights="quadratic")
