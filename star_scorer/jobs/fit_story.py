@@ -184,7 +184,7 @@ def fit_step_text(heads: StoryHeads, train: list[dict], dev: list[dict], dev_ite
     F1 (ties to the smaller weight; 0 drops the model). Sets ``heads.step_text`` and ``heads.step_thresholds``;
     returns dev's mean step F1 per weight."""
     heads.step_text = StepText.fit([r for r in train if "derived" not in r], clause_spans)
-    if heads.step_text is None:  # no training answer annotated for every step: the heads alone
+    if heads.step_text is None:  # no training answer annotated for steps (or no word in two clauses): the heads alone
         choose_step_thresholds(heads, dev, dev_items)
         return {}
     tried, thresholds = {}, {}
