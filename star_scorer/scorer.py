@@ -39,13 +39,13 @@ MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ATTENTIONS = ("auto", "windows", "sdpa")
+_INTRA_OP = threading.Lock()  # one threaded scoring at a time changes torch's (process-wide) intra-op thread count
 
 
 def cpu_has_amx() -> bool:
     """Whether this CPU has AMX tiles (torch's CPU kernels then run bf16 matmuls, attention's too, on them)."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x: absent means unknown, so no
     return bool(probe()) if probe is not None else False
-_INTRA_OP = threading.Lock()  # one threaded scoring at a time changes torch's (process-wide) intra-op thread count
 
 
 def default_device() -> torch.device:

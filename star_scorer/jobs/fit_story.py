@@ -182,24 +182,24 @@ def fit_step_text(heads: StoryHeads, train: list[dict], dev: list[dict], dev_ite
     """Fit the heads' step text model on the training originals annotated for steps and choose on dev what its logits
     weigh beside the heads', each weight with its own step thresholds (``choose_step_thresholds``), by dev's mean step
     F1 (ties to the smaller weight; 0 drops the model). Sets ``heads.step_text`` and ``heads.step_thresholds``;
-    returns dev's mean step F1 per weight."""
+    returns dev's mean step F1 per weight (``step_text_weights_tried``) and the chosen weight's F1 per threshold and
+    step (``step_thresholds_tried``)."""
     heads.step_text = StepText.fit([r for r in train if "derived" not in r], clause_spans)
     if heads.step_text is None:  # no training answer annotated for steps (or no word in two clauses): the heads alone
-        choose_step_thresholds(heads, dev, dev_items)
-        return {}
-    tried, thresholds = {}, {}
+        return {"step_text_weights_tried": {}, "step_thresholds_tried": choose_step_thresholds(heads, dev, dev_items)}
+    tried, by_threshold, thresholds = {}, {}, {}
     for w in STEP_TEXT_WEIGHT_GRID:
         heads.step_text.weight = w
-        choose_step_thresholds(heads, dev, dev_items)
+        by_threshold[w] = choose_step_thresholds(heads, dev, dev_items)
         thresholds[w] = heads.step_thresholds
-        f1 = step_char_f1(dev, dev_items, [st for _, _, st in predict(heads, dev_items, dev)], heads.step_thresholds)
-        tried[w] = float(np.mean(list(f1.values())))
+        # a step's F1 depends on its own threshold alone, so the chosen thresholds' F1 is read from the search
+        tried[w] = float(np.mean([by_threshold[w][str(thresholds[w][step])][step] for step in FAILURE_STEPS]))
     best = max(STEP_TEXT_WEIGHT_GRID, key=lambda w: (tried[w], -w))
     heads.step_text.weight, heads.step_thresholds = best, thresholds[best]
     if best == 0.0:
         heads.step_text = None
     logger.info("step text model: weight %s chosen on dev from %s", best, tried)
-    return {str(w): f for w, f in tried.items()}
+    return {"step_text_weights_tried": {str(w): f for w, f in tried.items()}, "step_thresholds_tried": by_threshold[best]}
 
 
 def figures(records: list[dict], items: list[dict], preds: list[tuple], thresholds: dict[str, float] | None = None) -> dict:
@@ -246,9 +246,7 @@ def fit(scorer, train: list[dict], dev: list[dict], epochs: int = 15, lr: float 
                 best, best_state, chosen = score, {k: v.clone() for k, v in heads.state_dict().items()}, history[-1]
     heads.load_state_dict(best_state)
     heads.eval()
-    chosen = dict(chosen, text_weights_tried=fit_text(heads, train, dev, dev_items),
-                  step_text_weights_tried=fit_step_text(heads, train, dev, dev_items))
-    chosen["step_thresholds_tried"] = choose_step_thresholds(heads, dev, dev_items)  # the chosen weight's, as saved
+    chosen = dict(chosen, text_weights_tried=fit_text(heads, train, dev, dev_items), **fit_step_text(heads, train, dev, dev_items))
     chosen.update(figures(dev, dev_items, predict(heads, dev_items, dev), heads.step_thresholds), text_weights=heads.text.weights,
                   step_text_weight=heads.step_text.weight if heads.step_text is not None else 0.0, step_thresholds=heads.step_thresholds)
     return heads, history, chosen
@@ -334,10 +332,7 @@ def run(model: str, train_file: str, dev_file: str, eval_files: list[str], epoch
         if heads is None:
             raise FileNotFoundError(f"{directory}: expected fitted story heads ({StoryHeads.__module__} files), found none")
         saved = json.loads((directory / "story_heads.json").read_text())
-        dev_items = encode(scorer, dev)
-        weights = fit_step_text(heads, train, dev, dev_items)
-        saved["chosen"] = saved.get("chosen", {}) | {
-            "step_text_weights_tried": weights, "step_thresholds_tried": choose_step_thresholds(heads, dev, dev_items),
+        saved["chosen"] = saved.get("chosen", {}) | fit_step_text(heads, train, dev, encode(scorer, dev)) | {
             "step_text_weight": heads.step_text.weight if heads.step_text is not None else 0.0, "step_thresholds": heads.step_thresholds}
         history = saved.get("history", [])
         heads.save(directory, {k: v for k, v in saved.items() if k in ("train_file", "dev_file", "chosen", "history")})

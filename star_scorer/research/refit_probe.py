@@ -54,20 +54,21 @@ def refit_probe(model_dir: str | Path, out: str | Path, fraction: float | None =
     examples = [build_example(tokenizer, r, margs["max_length"], margs["stride"], margs.get("units", "sentences"),
                               margs.get("windows", "fixed")) for r in records + extra]
     batch_size = batch_size or recorded["training"]["per_device_train_batch_size"] * 2  # what training refits with
-    summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, lr or margs["head_refit_lr"],
-                          batch_size=batch_size, seed=seed)
-    facts = (recorded.get("run") or {}).get("fact_calibration_file")  # training chooses the fact offsets there too
+    lr = lr or margs["head_refit_lr"]
+    summary = refit_heads(model, examples, WindowCollator(tokenizer.pad_token_id), epochs, lr, batch_size=batch_size, seed=seed)
+    run = recorded.get("run") or {}
+    facts = run.get("fact_calibration_file")  # training chooses the fact offsets there too
     facts = PROJ_ROOT / facts if facts and (PROJ_ROOT / facts).exists() else None
     calibration = calibrate_decoding(StarScorer(model, tokenizer, device=device), load_jsonl(data["dev_file"]),
                                      fact_records=load_jsonl(facts) if facts else None,
-                                     number_check_at_least=(recorded.get("run") or {}).get("number_check", 0.0))
+                                     number_check_at_least=run.get("number_check", 0.0))
     data["refit_augment_fraction"] = fraction  # the saved model records the settings its heads were refit with
     margs["head_refit_epochs"] = epochs
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(str(out))
     result = {"model": str(model_dir), "out": str(out), "refit_augment_fraction": fraction, "batch_size": batch_size,
-              "lr": lr or margs["head_refit_lr"], "transforms": transforms or data["augment"], **summary, "dev_macro_f1": calibration["dev_macro_f1"],
+              "lr": lr, "transforms": transforms or data["augment"], **summary, "dev_macro_f1": calibration["dev_macro_f1"],
               "decoding": calibration["best"]}
     (out / "refit_probe.json").write_text(json.dumps(result, indent=2))
     return result
