@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import torch
 from transformers import AutoTokenizer
 
 from star_scorer import attention as window_attention
+from star_scorer.clause_text import FactText
 from star_scorer.decode import quality_from_clauses, reach_result, spans_from_words, switch_penalties, viterbi, word_scores
 from star_scorer.features import Encoded, WindowCollator, answer_inputs, encode, encoded_inputs, window_batches
 from star_scorer.feedback import feedback_lines, ownership
@@ -35,6 +37,10 @@ SCHEMA_PATH = Path(__file__).with_name("scored_row.schema.json")
 SCORE_RULE = "rubric over the facts of the clauses decoded as RESULT (LABELING.md section 2)"
 WINDOW_MULTIPLE = 32  # windows padded to 32-token steps: a bounded set of shapes keeps a long run's memory flat
 MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1,000 words
+# oneDNN keeps a compiled kernel per shape it has met (1,024 by default); the heads meet a new shape with nearly every
+# batch, so a long run's peak memory grew with its length: 1,062 MB at 20,000 rows against 854 at 512 uncapped,
+# 913 against 865 at 32 (docs/experiments.md, session 23). Read when oneDNN first compiles, so set before scoring.
+KERNEL_CACHE = 32
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -46,6 +52,12 @@ def cpu_has_amx() -> bool:
     """Whether this CPU has AMX tiles (torch's CPU kernels then run bf16 matmuls, attention's too, on them)."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x: absent means unknown, so no
     return bool(probe()) if probe is not None else False
+
+
+def bound_kernel_cache(capacity: int = KERNEL_CACHE) -> None:
+    """Cap oneDNN's cache of compiled CPU kernels at ``capacity`` shapes, unless ONEDNN_PRIMITIVE_CACHE_CAPACITY is
+    set already. oneDNN reads it once, at its first kernel: a process that has run a bf16 matmul keeps its cache."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(capacity))
 
 
 def default_device() -> torch.device:
@@ -78,7 +90,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 class StarScorer:
     def __init__(self, model: StarScorerModel, tokenizer, device: str | torch.device | None = None, source: str | None = None,
-                 precision: str = "fp32", story_heads: StoryHeads | None = None, workers: int | None = None) -> None:
+                 precision: str = "fp32", story_heads: StoryHeads | None = None, workers: int | None = None,
+                 fact_text: FactText | None = None) -> None:
         self.device = torch.device(device) if device else default_device()
         # CPU: batches scored by this many threads of one intra-op thread each, so one batch's decoding (Python,
         # one core) overlaps another's encoder instead of leaving a core idle; None: torch's intra-op thread count
@@ -87,6 +100,7 @@ class StarScorer:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = model.to(self.device, dtype).eval()
         self.story_heads = story_heads.to(self.device, dtype).eval() if story_heads is not None else None
+        self.fact_text = fact_text  # the clauses' words, added to the fact heads' clause logits when present
         self.tokenizer = tokenizer
         self.config = model.scorer_config
         self.labels = self.config.labels
@@ -109,6 +123,8 @@ class StarScorer:
         """
         directory = resolve_model_dir(spec)
         device = torch.device(device) if device else default_device()
+        if device.type == "cpu":
+            bound_kernel_cache()
         model = StarScorerModel.from_pretrained(directory, device=device)
         if attention not in ATTENTIONS:
             raise ValueError(f"expected attention among {list(ATTENTIONS)}, found {attention!r}")
@@ -121,7 +137,8 @@ class StarScorer:
             from star_scorer.tracking import describe_model_uri
 
             source = describe_model_uri(str(spec))
-        return cls(model, tokenizer, device, source=source, precision=precision, story_heads=StoryHeads.load(directory), workers=workers)
+        return cls(model, tokenizer, device, source=source, precision=precision, story_heads=StoryHeads.load(directory), workers=workers,
+                   fact_text=FactText.load(directory))
 
     # -- public API -------------------------------------------------------------
     def predict(self, answers: str | list[str], max_windows: int = 16) -> dict | list[dict]:
@@ -268,13 +285,16 @@ class StarScorer:
     def _forward(self, inputs: list[dict], answers: list[str] | None = None, questions: list | None = None) -> list[tuple]:
         """Per answer (token log-probs, clause fact logits[, story logits]): the model's part, before decoding.
 
-        ``answers`` (and their ``questions``) let the story's text models read the words; without them
-        story type, competency and steps come from the heads alone."""
+        ``answers`` (and their ``questions``) let the text models read the words (``fact_text`` for the clause fact
+        logits, the story heads' for story type, competency and steps); without them all come from the heads alone."""
         batch, tokens = self.states(inputs)
         out = self.model.heads(tokens, batch["token_unit"], batch["unit_features"], batch["token_clause"], batch["clause_features"])
         logp = out.section_logits.float().log_softmax(-1).cpu().numpy()
         clause = out.clause_logits.float().cpu().numpy()
-        rows = [(logp[a, : len(inp["token_unit"])], clause[a, : len(inp["clauses"])]) for a, inp in enumerate(inputs)]
+        clauses = [clause[a, : len(inp["clauses"])] for a, inp in enumerate(inputs)]
+        if self.fact_text is not None and answers is not None:
+            clauses = self.fact_text.combine(clauses, answers, [inp["clauses"] for inp in inputs])
+        rows = [(logp[a, : len(inp["token_unit"])], clauses[a]) for a, inp in enumerate(inputs)]
         if self.story_heads is None:
             return rows
         n_clauses = torch.tensor([max(len(inp["clauses"]), 1) for inp in inputs])

@@ -32,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from star_scorer.clause_text import ClauseText
 from star_scorer.data import step_spans
 from star_scorer.features import clause_step_targets
 from star_scorer.labels import COMPETENCIES, FAILURE_STEPS, STORY_TYPES
@@ -125,8 +126,7 @@ class StoryHeads(nn.Module):
         if self.step_text is not None:
             self.step_text.save(directory)
         else:  # a refit that drops the step text model leaves no stale one behind
-            for name in (STEP_TEXT_WEIGHTS, STEP_TEXT_CONFIG):
-                (Path(directory) / name).unlink(missing_ok=True)
+            StepText.remove(directory)
         config = self.dims | {"story_types": list(STORY_TYPES), "competencies": list(COMPETENCIES), "steps": list(FAILURE_STEPS),
                               "step_thresholds": self.step_thresholds}
         (Path(directory) / CONFIG).write_text(json.dumps(config | (extra or {}), indent=2))
@@ -240,9 +240,8 @@ class StoryText:
                    config["weights"])
 
 
-class StepText:
-    """TF-IDF of each clause, and at ``context`` weight of the clause before and after it, and the clause's place in
-    the answer -> one logistic regression per failure step; fitted with scikit-learn, kept as arrays.
+class StepText(ClauseText):
+    """The failure steps from a clause's words, beside the step heads (``clause_text.ClauseText``).
 
     The words that tell the steps apart ("paged", "traced it to", "rolled back", "added a check") are few and
     plain, and a step's neighbours tell where in the story a clause stands. Its logits count beside the step heads'
@@ -251,99 +250,19 @@ class StepText:
     run's own heads +0.019 and +0.003 (docs/experiments.md, session 22).
     """
 
-    SETTINGS = {"sublinear_tf": True, "lowercase": True, "min_df": 2}
-
-    def __init__(self, vocabularies: tuple[list[str], list[str]], idfs: tuple[np.ndarray, np.ndarray], coef: np.ndarray,
-                 bias: np.ndarray, context: float = 0.5, weight: float = 1.0) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.vocabularies, self.context, self.weight = vocabularies, context, weight
-        self.vectorizers = []
-        for vocabulary, idf, ngrams in zip(vocabularies, idfs, ((1, 2), (1, 1))):
-            vec = TfidfVectorizer(vocabulary={t: i for i, t in enumerate(vocabulary)}, ngram_range=ngrams,
-                                  **{k: v for k, v in self.SETTINGS.items() if k != "min_df"})
-            vec.idf_ = np.asarray(idf, dtype=np.float64)
-            self.vectorizers.append(vec)
-        self.coef, self.bias = np.asarray(coef, dtype=np.float64), np.asarray(bias, dtype=np.float64)
-
-    @staticmethod
-    def _parts(answers: list[str], clauses: list[list[tuple[int, int]]]) -> tuple[list[str], list[str], list[str], np.ndarray]:
-        """Every clause's text, the text before and after it ("" at the answer's edges) and its place, answer after answer."""
-        own, before, after, place = [], [], [], []
-        for answer, spans in zip(answers, clauses):
-            texts = [answer[a:b] for a, b in spans]
-            own += texts
-            before += [""] + texts[:-1]
-            after += texts[1:] + [""]
-            place += [i / max(len(spans), 1) for i in range(len(spans))]
-        return own, before, after, np.asarray(place, dtype=np.float64)[:, None]
-
-    def _features(self, own, before, after, place):
-        from scipy.sparse import hstack
-
-        words, neighbours = self.vectorizers
-        return hstack([words.transform(own), self.context * neighbours.transform(before),
-                       self.context * neighbours.transform(after), place]).tocsr()
+    NAMES = tuple(FAILURE_STEPS)
+    NAMES_KEY = "steps"
+    WEIGHTS_FILE, CONFIG_FILE = STEP_TEXT_WEIGHTS, STEP_TEXT_CONFIG
 
     @classmethod
     def fit(cls, records: list[dict], clauses_of, c: float = 16.0, context: float = 0.5) -> StepText | None:
         """Fitted on the answers annotated for steps (``data.step_spans``), each clause's targets as the heads learn them
         (``features.clause_step_targets``); None when no answer is annotated or no word is in two clauses."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
         records = [r for r in records if step_spans(r) is not None]
         clauses = [clauses_of(r["answer"]) for r in records]
-        own, *_ = parts = cls._parts([r["answer"] for r in records], clauses)
-        if not own:
-            return None
-        targets = np.array([t for r, spans in zip(records, clauses) for t in clause_step_targets(step_spans(r), spans)])
-        try:
-            vecs = [TfidfVectorizer(ngram_range=n, **cls.SETTINGS).fit(own) for n in ((1, 2), (1, 1))]
-        except ValueError:  # no word in two clauses: nothing the words could teach
-            return None
-        vocabularies = tuple([t for t, _ in sorted(v.vocabulary_.items(), key=lambda kv: kv[1])] for v in vecs)
-        text = cls(vocabularies, tuple(v.idf_ for v in vecs), np.zeros((len(FAILURE_STEPS), 1)), np.zeros(len(FAILURE_STEPS)), context)
-        x = text._features(*parts)
-        text.coef, text.bias = np.zeros((len(FAILURE_STEPS), x.shape[1])), np.zeros(len(FAILURE_STEPS))
-        for k in range(len(FAILURE_STEPS)):
-            if len(set(targets[:, k])) == 2:  # a step no training clause shows (or every one does): the words add nothing
-                model = LogisticRegression(max_iter=3000, C=c).fit(x, targets[:, k])
-                text.coef[k], text.bias[k] = model.coef_[0], model.intercept_[0]
-        return text
-
-    def logits(self, answers: list[str], clauses: list[list[tuple[int, int]]]) -> list[np.ndarray]:
-        """Each answer's (clauses, 4) step logits from the words alone."""
-        if not any(clauses):
-            return [np.zeros((len(spans), len(FAILURE_STEPS))) for spans in clauses]
-        z = np.asarray(self._features(*self._parts(answers, clauses)) @ self.coef.T) + self.bias
-        bounds = np.cumsum([0] + [len(spans) for spans in clauses])
-        return [z[a:b] for a, b in zip(bounds, bounds[1:])]
-
-    def combine(self, steps: list[np.ndarray], answers: list[str], clauses: list[list[tuple[int, int]]]) -> list[np.ndarray]:
-        """The heads' step logits with this model's added at its weight."""
-        return [np.asarray(s, dtype=np.float64) + self.weight * t for s, t in zip(steps, self.logits(answers, clauses))]
-
-    def save(self, directory: Path) -> None:
-        save_file({"idf_words": torch.tensor(self.vectorizers[0].idf_, dtype=torch.float32),
-                   "idf_neighbours": torch.tensor(self.vectorizers[1].idf_, dtype=torch.float32),
-                   "coef": torch.tensor(self.coef, dtype=torch.float32), "bias": torch.tensor(self.bias, dtype=torch.float32)},
-                  str(Path(directory) / STEP_TEXT_WEIGHTS))
-        config = {"vocabularies": list(self.vocabularies), "context": self.context, "weight": self.weight, "steps": list(FAILURE_STEPS)}
-        (Path(directory) / STEP_TEXT_CONFIG).write_text(json.dumps(config))
-
-    @classmethod
-    def load(cls, directory: Path) -> StepText | None:
-        """The step text model saved in ``directory``, or None when it has none."""
-        directory = Path(directory)
-        if not (directory / STEP_TEXT_WEIGHTS).exists():
-            return None
-        config = json.loads((directory / STEP_TEXT_CONFIG).read_text())
-        if config["steps"] != list(FAILURE_STEPS):
-            raise ValueError(f"{directory / STEP_TEXT_CONFIG}: expected this library's steps {list(FAILURE_STEPS)}, found {config['steps']}")
-        t = {k: v.double().numpy() for k, v in load_file(str(directory / STEP_TEXT_WEIGHTS)).items()}
-        return cls(tuple(config["vocabularies"]), (t["idf_words"], t["idf_neighbours"]), t["coef"], t["bias"], config["context"],
-                   config["weight"])
+        targets = np.array([t for r, spans in zip(records, clauses) for t in clause_step_targets(step_spans(r), spans)],
+                           dtype=np.float64).reshape(-1, len(cls.NAMES))
+        return cls.fit_targets([r["answer"] for r in records], clauses, targets, c, context)
 
 
 def decode_story(text: str, clauses: list[tuple[int, int]], story_logits, competency_logits, step_logits,

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from star_scorer.clause_text import FactText
 from star_scorer.data import load_jsonl
 from star_scorer.decode import fact_clauses, result_clauses, sentence_best, sentence_ids
 from star_scorer.intervals import qwk_of_confusions
@@ -47,6 +48,7 @@ from star_scorer.modeling import ScorerConfig
 from star_scorer.paths import DATA_DIR, PROJ_ROOT
 from star_scorer.rewrites import NB_OFF_AT_LEAST, unquantified
 from star_scorer.scorer import StarScorer, resolve_model_dir
+from star_scorer.text import clause_spans
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,22 @@ FACT_BIAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 SCORE_BIAS = (-2.0, -1.5) + FACT_BIAS  # lower NB offsets, for the number check
 RESULT_REACH = (None, 0.4, 0.3, 0.2)  # decode.reach_result: in an answer with no RESULT, clauses this sure of it (None: off)
 RESAMPLES = 100  # bootstrap draws whose choices of the score's offsets are bagged
+FACT_TEXT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # what the fact text model's clause logits weigh beside the heads'
+
+
+def _word_logits(fact_text: FactText | None, texts: list[str], raw: dict) -> dict | None:
+    """Per answer, the fact text model's (clauses, facts) logits for the clauses of its ``raw`` outputs."""
+    if fact_text is None:
+        return None
+    order = sorted(raw)
+    return dict(zip(order, fact_text.logits([texts[i] for i in order], [raw[i][1] for i in order])))
+
+
+def _with_words(raw: dict, words: dict | None, weight: float) -> dict:
+    """``raw`` outputs whose clause fact logits have ``words`` added at ``weight``."""
+    if words is None or weight == 0:
+        return raw
+    return {i: (*r[:3], np.asarray(r[3], dtype=np.float64) + weight * words[i][: len(r[3])], *r[4:]) for i, r in raw.items()}
 
 
 def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int = 32, fact_records: list[dict] | None = None,
@@ -75,6 +93,7 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     on ``records``' rewrites at ``number_check_at_least`` (0: any; the check's figure is reported either way).
     """
     texts = [r["answer"] for r in records]
+    fact_text, scorer.fact_text = scorer.fact_text, None  # the heads' clause logits; the words' are added per weight below
     raw = dict(scorer.raw_outputs(texts, max_windows))
     cfg = scorer.config
 
@@ -132,15 +151,30 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
         fact_sets.append((fact_records, fact_texts, dict(scorer.raw_outputs(fact_texts, max_windows))))
     cfg.fact_bias = {}
     copies = unquantified_copies(fact_sets[0][0])
-    copies_raw = dict(scorer.raw_outputs([c["answer"] for _, c in copies], max_windows))
-    by_reach = {}
-    for reach in RESULT_REACH:
-        cfg.result_reach = reach
-        max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in fact_sets]
-        by_reach[reach] = ([([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(fact_sets, max_logits)],
-                           number_check_inputs(scorer, fact_sets[0][0], max_logits[0], max_windows, copies_raw)[0])
-    reach_tried = {}
-    cfg.result_reach, score_offsets, score_qwk, check_share = choose_reach(by_reach, list(cfg.facts), number_check_at_least, reach_tried)
+    copy_texts = [c["answer"] for _, c in copies]
+    copies_raw = dict(scorer.raw_outputs(copy_texts, max_windows))
+    weights = FACT_TEXT_WEIGHTS if fact_text is not None else (0.0,)
+    word_logits = [_word_logits(fact_text, txts, rw) for _, txts, rw in fact_sets] + [_word_logits(fact_text, copy_texts, copies_raw)]
+    by_weight = {}
+    for weight in weights:  # the fact text model's weight, chosen with the reach and the offsets: each its own
+        sets = [(recs, txts, _with_words(rw, words, weight)) for (recs, txts, rw), words in zip(fact_sets, word_logits)]
+        copied = _with_words(copies_raw, word_logits[-1], weight)
+        by_reach = {}
+        for reach in RESULT_REACH:
+            cfg.result_reach = reach
+            max_logits = [result_fact_logits(scorer, txts, rw) for _, txts, rw in sets]
+            by_reach[reach] = ([([r["result_quality"] for r in recs], *m) for (recs, _, _), m in zip(sets, max_logits)],
+                               number_check_inputs(scorer, sets[0][0], max_logits[0], max_windows, copied)[0])
+        reach_tried = {}
+        by_weight[weight] = (choose_reach(by_reach, list(cfg.facts), number_check_at_least, reach_tried), reach_tried, sets)
+    weight = max(weights, key=lambda w: (by_weight[w][0][2], -w))  # ties to the smaller weight; 0 leaves the words out
+    (cfg.result_reach, score_offsets, score_qwk, check_share), reach_tried, fact_sets = by_weight[weight]
+    raw = fact_sets[0][2]
+    if fact_text is not None:
+        fact_text.weight = weight
+        scorer.fact_text = fact_text if weight > 0 else None
+        logger.info("fact text model: weight %s chosen with the offsets (QWK sums %s)", weight,
+                    {w: round(v[0][2], 4) for w, v in by_weight.items()})
     logger.info("result reach %s, score offsets %s: QWK summed over the sets %.4f (by reach: %s), number check on dev %s", cfg.result_reach,
                 score_offsets, score_qwk, {k: round(v["qwk"], 4) for k, v in reach_tried.items()},
                 "n/a" if check_share is None else f"{check_share:.3f} ({len(copies)} copies)")
@@ -162,12 +196,14 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     cfg.evidence_extend = max(evidence, key=evidence.get)
     chosen = {"inside": cfg.switch_penalty, "clause": cfg.clause_penalty, "sentence": cfg.sentence_penalty,
               "connective": cfg.connective_penalty, "opener": cfg.opener_penalty, "label_bias": cfg.label_bias, "fact_bias": cfg.fact_bias,
-              "result_reach": cfg.result_reach, "evidence_extend": cfg.evidence_extend}
+              "result_reach": cfg.result_reach, "evidence_extend": cfg.evidence_extend,
+              "fact_text_weight": weight if fact_text is not None else None}
     logger.info("decoding %s: dev section macro-F1 %.4f (%.4f before calibration, %.4f before the reach)", chosen, final_sections, start, final)
     return {"best": chosen, "dev_macro_f1": final_sections, "dev_macro_f1_before": start, "dev_macro_f1_before_reach": final,
             "result_reach": {str(k): v for k, v in reach_tried.items()}, "evidence_char_f1": evidence,
             "fact_f1_by_bias": {b: {f: v["f1"] for f, v in m.items()} for b, m in fact_f1.items()},
-            "score_offsets_qwk": score_qwk, "number_check": {"copies": len(copies), "nb_off": check_share, "at_least": number_check_at_least},
+            "score_offsets_qwk": score_qwk, "fact_text_weight": weight if fact_text is not None else None,
+            "fact_text_tried": {w: v[0][2] for w, v in by_weight.items()} if fact_text is not None else {}, "number_check": {"copies": len(copies), "nb_off": check_share, "at_least": number_check_at_least},
             "tried": tried}
 
 
@@ -316,11 +352,13 @@ DECODING_FIELDS = ("clause_penalty", "sentence_penalty", "connective_penalty", "
                    "evidence_extend")
 
 
-def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None, number_check: float = 0.0) -> dict:
+def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | Path | None = None, number_check: float = 0.0,
+                fit_fact_text: bool = False) -> dict:
     """Choose a trained model's decoding settings again, from the same start as ``star_scorer.jobs.train``, and save them.
 
     For a model trained before a decoding option existed, or to re-select on other dev data.
-    The weights are untouched; ``scorer_config.json`` and ``decoding_calibration.json`` are rewritten.
+    The weights are untouched; ``scorer_config.json`` and ``decoding_calibration.json`` are rewritten, and the fact
+    text model's weight chosen again (``fit_fact_text``: first fitted on the model's training file, as ``make train`` does).
     """
     directory = resolve_model_dir(model)
     scorer = StarScorer.load(directory, precision="fp32")
@@ -335,8 +373,15 @@ def recalibrate(model: str | Path, dev: str | Path | None = None, facts: str | P
     if facts and not Path(facts).exists():  # a training run's setting is relative to the project root
         facts = PROJ_ROOT / facts
     fact_records = load_jsonl(facts) if facts and Path(facts).exists() else None
+    if fit_fact_text:
+        train = recorded.get("data", {}).get("train_file") or DATA_DIR / "train.jsonl"
+        scorer.fact_text = FactText.fit(load_jsonl(train if Path(train).exists() else PROJ_ROOT / train), clause_spans)
     result = calibrate_decoding(scorer, load_jsonl(dev), fact_records=fact_records, number_check_at_least=number_check)
     cfg.save(directory)
+    if scorer.fact_text is not None:
+        scorer.fact_text.save(directory)
+    else:  # chosen at weight 0, or never fitted: no stale model left behind
+        FactText.remove(directory)
     (directory / "decoding_calibration.json").write_text(json.dumps(result, indent=2, default=str))
     return {"model": str(directory), "dev": str(dev), **{k: result[k] for k in ("best", "dev_macro_f1", "dev_macro_f1_before")}}
 
@@ -368,8 +413,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--number-check", type=float, default=0.0,
                         help=f"choose the score's offsets among those that turn NB off on at least this share of dev's copies without "
                              f"their numbers (issue 13's check: {NB_OFF_AT_LEAST}); 0: any")
+    parser.add_argument("--fit-fact-text", action="store_true",
+                        help="fit the fact text model on the model's training file first (as make train does), then choose its weight")
     args = parser.parse_args(argv)
-    result = recalibrate(args.model, args.dev, args.facts, args.number_check)
+    result = recalibrate(args.model, args.dev, args.facts, args.number_check, args.fit_fact_text)
     if args.register:
         result |= _register(Path(result["model"]), result, args.register)
     print(json.dumps(result, indent=2, default=str))

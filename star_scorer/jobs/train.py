@@ -26,6 +26,7 @@ from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainerCallba
 
 from star_scorer import tracking
 from star_scorer.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from star_scorer.clause_text import FactText
 from star_scorer.data import load_jsonl
 from star_scorer.features import IGNORE_INDEX, WindowCollator, build_example
 from star_scorer.jobs import fit_story, promote, register
@@ -38,6 +39,7 @@ from star_scorer.metrics import evaluate_predictions
 from star_scorer.modeling import ScorerConfig, StarScorerModel
 from star_scorer.paths import CONFIGS_DIR, DATA_DIR, MODELS_DIR, PROJ_ROOT, REGISTERED_MODEL_NAME, REPORTS_DIR
 from star_scorer.scorer import StarScorer, cpu_has_bf16
+from star_scorer.text import clause_spans
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class RunArguments:
     model_name: str = field(default="", metadata={"help": "model folder name; default: a timestamp"})
     log_model: bool = field(default=True, metadata={"help": "log the pyfunc to MLflow and register it"})
     calibrate_decoding: bool = field(default=True, metadata={"help": "pick decoding penalties on dev after training"})
+    fact_text: bool = field(default=True, metadata={"help": "fit the fact text model (clause_text.FactText); its weight is chosen with the score's offsets"})
     story_epochs: int = field(default=15, metadata={"help": "epochs of the story heads fitted after fine-tuning (jobs/fit_story.py); 0 skips them"})
     number_check: float = field(
         default=0.0,
@@ -362,6 +365,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
                 story_items = fit_story.items_from_states([refit_records[i] for i in kept], [refit_examples[i] for i in kept],
                                                           [states[i] for i in kept])
             del states
+        # the words' model of the facts: every answer of the training file, the counterfactual copies too (they flip B and NB)
+        fact_text = FactText.fit(load_jsonl(data_args.train_file), clause_spans) if run_args.fact_text and run_args.calibrate_decoding else None
         if run_args.calibrate_decoding:
             fact_records = None
             fact_file = PROJ_ROOT / run_args.fact_calibration_file if run_args.fact_calibration_file else None
@@ -369,17 +374,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, run_args: RunArgum
                 fact_records = load_jsonl(fact_file)
             elif fact_file is not None:
                 logger.warning("no %s here: fact offsets are chosen on dev alone", fact_file)
-            calibration = calibrate_decoding(StarScorer(model, tokenizer, device=training_args.device), dev_records,
-                                             fact_records=fact_records, number_check_at_least=run_args.number_check)
+            calibrating = StarScorer(model, tokenizer, device=training_args.device, fact_text=fact_text)
+            calibration = calibrate_decoding(calibrating, dev_records, fact_records=fact_records, number_check_at_least=run_args.number_check)
+            fact_text = calibrating.fact_text  # None when its weight was chosen at 0
             mlflow.log_dict(calibration, "decoding_calibration.json")
             mlflow.log_params({f"decoding.{k}": str(v) for k, v in calibration["best"].items()})
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(str(model_dir))
+        if fact_text is not None:
+            fact_text.save(model_dir)
         (model_dir / "resolved_config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
         if run_args.calibrate_decoding:  # the search's figures beside the model, as make calibrate leaves them
             (model_dir / "decoding_calibration.json").write_text(json.dumps(calibration, indent=2, default=str))
 
-        scorer = StarScorer(model, tokenizer, device=training_args.device)
+        scorer = StarScorer(model, tokenizer, device=training_args.device, fact_text=fact_text)
         dev_preds = scorer.score_rows(dev_records, max_windows=training_args.per_device_eval_batch_size)
         report = evaluate_predictions(dev_records, dev_preds)
         files = write_report(report, report_dir, title=f"Dev evaluation of {name}", data_file=data_args.dev_file, model=str(model_dir))

@@ -124,3 +124,18 @@ def test_qwk_rows_is_cohen_kappa_with_answers_counted_by_their_weights():
     assert np.allclose(got, want) and got[0] == 1.0
     assert np.allclose(calibrate.qwk_rows(gold, rows), [cohen_kappa_score(gold, r, weights="quadratic") for r in rows])
 
+
+
+def test_training_fits_the_fact_text_model_and_chooses_its_weight_with_the_offsets(trained):
+    from star_scorer.clause_text import FactText
+
+    root, _ = trained
+    model = root / "models" / "tiny"
+    calibration = json.loads((model / "decoding_calibration.json").read_text())
+    weight = calibration["fact_text_weight"]
+    assert weight in calibrate.FACT_TEXT_WEIGHTS
+    assert {float(w) for w in calibration["fact_text_tried"]} == set(calibrate.FACT_TEXT_WEIGHTS)
+    assert calibration["score_offsets_qwk"] == max(calibration["fact_text_tried"].values())
+    loaded = FactText.load(model)  # what scoring reads: the chosen weight, or no model where 0 was chosen
+    assert (loaded is None) == (weight == 0.0)
+    assert loaded is None or loaded.weight == weight
