@@ -22,7 +22,10 @@ halves of them choosing for the other half gained 0.022 on average over dev
 alone (``scripts/cv_score_offsets.py``, docs/experiments.md session 11). With them, the
 result reach (``decode.reach_result``: in an answer whose path has no RESULT, the
 clauses at least this sure of it are its Result): each reach of ``RESULT_REACH``
-gets its own offsets and the reach whose QWK sum is best is kept (off on ties). V, which
+gets its own offsets and the reach whose QWK sum is best is kept (off on ties). Around both, the weight of the
+fact text model's clause logits (``clause_text.FactText``, when the scorer has one): each weight of
+``FACT_TEXT_WEIGHTS`` gets its own reach and offsets, the best QWK sum wins (the smaller weight on ties; 0 leaves the
+model out). V, which
 never moves the score, keeps its best F1 over the same sets. Last, how far a
 fact's evidence reaches over neighbouring clauses, by evidence character F1 (on
 the real answers when given).
