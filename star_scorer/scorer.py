@@ -38,9 +38,10 @@ SCORE_RULE = "rubric over the facts of the clauses decoded as RESULT (LABELING.m
 WINDOW_MULTIPLE = 32  # windows padded to 32-token steps: a bounded set of shapes keeps a long run's memory flat
 MAX_ANSWER_WORDS = 5000  # about 35 minutes of speech; real answers stay under 1,000 words
 # oneDNN keeps a compiled kernel per shape it has met (1,024 by default); the heads meet a new shape with nearly every
-# batch, so a long run's peak memory grew with its length: 1,062 MB at 20,000 rows against 854 at 512 uncapped,
-# 913 against 865 at 32 (docs/experiments.md, session 23). Read when oneDNN first compiles, so set before scoring.
-KERNEL_CACHE = 32
+# batch, so a long run's peak memory grew with its length. make bench on session 23's host, peak RSS at 1,000 / 50,000
+# rows and speed over the naive pipeline: uncapped 878 / 1,104 MB (x1.26), 5.32-5.43x; 128: 904 / 1,087 (x1.20),
+# 4.95-5.29x; 32: 860 / 982 (x1.14), 4.79-4.84x (docs/experiments.md, session 23). Read at oneDNN's first kernel.
+KERNEL_CACHE = 128
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
