@@ -142,8 +142,9 @@ class FactText(ClauseText):
     harmful effects. Fitted on every training answer's clauses with the heads' own targets (``features.clause_targets``:
     1 on the evidence of a fact that holds, 0 on the Result's other clauses, unknown elsewhere), the counterfactual
     copies included (they flip NB and B by one clause). Its weight is chosen with the score's offsets
-    (``jobs.calibrate``). Probe on session 22's v26 (C 4, context 0.5): held-out realworld QWK 0.755 -> 0.798 at weight
-    0.5, up in 10 of 10 folds; blind test 0.903 -> 0.895 (docs/experiments.md, session 23).
+    (``jobs.calibrate``). v27 (C 4, context 0.5, weight 0.5): realworld QWK 0.800 -> 0.826 in-sample, B F1 0.779 ->
+    0.845; held out (``scripts/cv_fact_text.py``) 0.770 -> 0.796 at weight 0.5, but only -> 0.776 when half of
+    realworld chooses the weight for the other half; blind test 0.904 -> 0.895 (docs/experiments.md, session 23).
     """
 
     NAMES = tuple(FACTS)
