@@ -20,7 +20,15 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from star_scorer.data import load_jsonl
-from star_scorer.jobs.calibrate import FACT_TEXT_WEIGHTS, RESULT_REACH, choose_reach, result_fact_logits, rubric_scores
+from star_scorer.jobs.calibrate import (
+    FACT_TEXT_WEIGHTS,
+    RESULT_REACH,
+    choose_reach,
+    result_fact_logits,
+    rubric_scores,
+    with_word_logits,
+    word_logits,
+)
 from star_scorer.scorer import StarScorer
 
 
@@ -43,11 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
         records = load_jsonl(path)
         texts = [r["answer"] for r in records]
         raw = dict(scorer.raw_outputs(texts))
-        words = dict(zip(range(len(texts)), text.logits(texts, [raw[i][1] for i in range(len(texts))])))
+        words = word_logits(text, texts, raw)
         gold = np.array([r["result_quality"] for r in records])
         out = {}
         for weight in FACT_TEXT_WEIGHTS:
-            with_words = {i: (*r[:3], np.asarray(r[3], dtype=np.float64) + weight * words[i][: len(r[3])], *r[4:]) for i, r in raw.items()}
+            with_words = with_word_logits(raw, words, weight)
             for reach in RESULT_REACH:
                 scorer.config.result_reach = reach
                 out[weight, reach] = (gold, *result_fact_logits(scorer, texts, with_words))

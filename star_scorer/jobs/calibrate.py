@@ -71,7 +71,7 @@ RESAMPLES = 100  # bootstrap draws whose choices of the score's offsets are bagg
 FACT_TEXT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # what the fact text model's clause logits weigh beside the heads'
 
 
-def _word_logits(fact_text: FactText | None, texts: list[str], raw: dict) -> dict | None:
+def word_logits(fact_text: FactText | None, texts: list[str], raw: dict) -> dict | None:
     """Per answer, the fact text model's (clauses, facts) logits for the clauses of its ``raw`` outputs."""
     if fact_text is None:
         return None
@@ -79,7 +79,7 @@ def _word_logits(fact_text: FactText | None, texts: list[str], raw: dict) -> dic
     return dict(zip(order, fact_text.logits([texts[i] for i in order], [raw[i][1] for i in order])))
 
 
-def _with_words(raw: dict, words: dict | None, weight: float) -> dict:
+def with_word_logits(raw: dict, words: dict | None, weight: float) -> dict:
     """``raw`` outputs whose clause fact logits have ``words`` added at ``weight``."""
     if words is None or weight == 0:
         return raw
@@ -157,11 +157,11 @@ def calibrate_decoding(scorer: StarScorer, records: list[dict], max_windows: int
     copy_texts = [c["answer"] for _, c in copies]
     copies_raw = dict(scorer.raw_outputs(copy_texts, max_windows))
     weights = FACT_TEXT_WEIGHTS if fact_text is not None else (0.0,)
-    word_logits = [_word_logits(fact_text, txts, rw) for _, txts, rw in fact_sets] + [_word_logits(fact_text, copy_texts, copies_raw)]
+    words_of = [word_logits(fact_text, txts, rw) for _, txts, rw in fact_sets] + [word_logits(fact_text, copy_texts, copies_raw)]
     by_weight = {}
     for weight in weights:  # the fact text model's weight, chosen with the reach and the offsets: each its own
-        sets = [(recs, txts, _with_words(rw, words, weight)) for (recs, txts, rw), words in zip(fact_sets, word_logits)]
-        copied = _with_words(copies_raw, word_logits[-1], weight)
+        sets = [(recs, txts, with_word_logits(rw, words, weight)) for (recs, txts, rw), words in zip(fact_sets, words_of)]
+        copied = with_word_logits(copies_raw, words_of[-1], weight)
         by_reach = {}
         for reach in RESULT_REACH:
             cfg.result_reach = reach
